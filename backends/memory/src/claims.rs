@@ -1,0 +1,60 @@
+//! Claims with leases, on the monotonic clock.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use fleche_core::{Claim, Digest, Owner};
+
+/// A table of claims: who holds each key, until when.
+#[derive(Debug, Default)]
+pub struct Claims {
+    held: Mutex<HashMap<Digest, (Owner, Instant)>>,
+}
+
+impl Claims {
+    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<Digest, (Owner, Instant)>> {
+        self.held.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Claims `key` for `owner` unless another owner's lease is live.
+    pub fn claim(&self, key: Digest, owner: &Owner, ttl: Duration) -> Claim {
+        let now = Instant::now();
+        let mut table = self.table();
+        let took_over = match table.get(&key) {
+            Some((holder, until)) if *until > now && holder != owner => {
+                return Claim::Held {
+                    holder: holder.clone(),
+                    remaining: *until - now,
+                };
+            }
+            Some((holder, _)) => holder != owner,
+            None => false,
+        };
+        table.insert(key, (owner.clone(), now + ttl));
+        Claim::Acquired { took_over }
+    }
+
+    /// Extends `owner`'s claim; `false` if `owner` does not hold `key`.
+    pub fn renew(&self, key: Digest, owner: &Owner, ttl: Duration) -> bool {
+        match self.table().get_mut(&key) {
+            Some((holder, until)) if holder == owner => {
+                *until = Instant::now() + ttl;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Drops `owner`'s claim; `false` if `owner` does not hold `key`.
+    pub fn release(&self, key: Digest, owner: &Owner) -> bool {
+        let mut table = self.table();
+        match table.get(&key) {
+            Some((holder, _)) if holder == owner => {
+                table.remove(&key);
+                true
+            }
+            _ => false,
+        }
+    }
+}

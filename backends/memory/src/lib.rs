@@ -1,0 +1,121 @@
+//! # fleche-memory
+//!
+//! A [`ValueStore`] and [`CallStore`] (with claims) in process memory. Data
+//! lives as long as the store; nothing is shared with other processes, so a
+//! cache on this store bound for a worker *process* starts empty there, as
+//! in the Python original.
+//!
+//! Named stores (`memory://name`) are shared within the process: every
+//! [`MemoryStore::named`] call with one name returns the same store.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use fleche_core::Cache;
+//! use fleche_memory::MemoryStore;
+//!
+//! let store = Arc::new(MemoryStore::new());
+//! let cache = Cache::new(store.clone(), store);
+//! ```
+
+#![forbid(unsafe_code)]
+
+mod calls;
+mod claims;
+mod values;
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+
+use fleche_core::{Bytes, CallRecord, Digest};
+
+pub use claims::Claims;
+
+/// The backend name in errors.
+pub const BACKEND: &str = "memory";
+
+/// Keys are BLAKE3 digests, already uniformly distributed: their first
+/// eight bytes make a perfect hash, with no rehashing.
+#[derive(Default)]
+struct DigestHasher(u64);
+
+impl Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut buf = [0u8; 8];
+            buf[..chunk.len()].copy_from_slice(chunk);
+            self.0 ^= u64::from_le_bytes(buf);
+        }
+    }
+}
+
+type DigestMap<V> = HashMap<Digest, V, BuildHasherDefault<DigestHasher>>;
+
+/// An in-memory value store and call store.
+#[derive(Default)]
+pub struct MemoryStore {
+    name: Option<String>,
+    values: RwLock<DigestMap<Bytes>>,
+    calls: RwLock<DigestMap<CallRecord>>,
+    claims: Claims,
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("name", &self.name)
+            .field("values", &self.values.read().map(|m| m.len()).unwrap_or(0))
+            .field("calls", &self.calls.read().map(|m| m.len()).unwrap_or(0))
+            .finish()
+    }
+}
+
+impl MemoryStore {
+    /// A new, empty, unnamed store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The process-wide store called `name`, made on first use.
+    pub fn named(name: &str) -> Arc<MemoryStore> {
+        static NAMED: OnceLock<Mutex<HashMap<String, Arc<MemoryStore>>>> = OnceLock::new();
+        let mut map = NAMED
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        Arc::clone(map.entry(name.to_owned()).or_insert_with(|| {
+            Arc::new(MemoryStore {
+                name: Some(name.to_owned()),
+                ..Default::default()
+            })
+        }))
+    }
+
+    /// The store's name, if it is a named store.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// How many values are stored.
+    pub fn value_count(&self) -> usize {
+        read(&self.values).len()
+    }
+
+    /// How many call records are stored.
+    pub fn call_count(&self) -> usize {
+        read(&self.calls).len()
+    }
+}
+
+/// A poisoned lock only means another thread panicked while holding it; the
+/// maps are never left half-updated (each write is one insert or remove).
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|e| e.into_inner())
+}

@@ -1,0 +1,190 @@
+//! Errors: [`StoreError`] from stores, [`Error`] from the cache.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use crate::{CodecError, Digest, PrefixError};
+
+type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// What kind of failure a [`StoreError`] is; decides whether a retry can help.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The store cannot be reached now (server down, connection dropped,
+    /// timeout). A retry later may succeed.
+    Unavailable,
+    /// Stored data is damaged: it does not decode, or does not match its
+    /// digest.
+    Corrupt,
+    /// A concurrent change got in the way (a lock not granted in time, a
+    /// precondition failed).
+    Conflict,
+    /// The store does not offer this operation (see [`crate::Capabilities`]).
+    Unsupported,
+    /// Any other failure of the backend (permissions, full disk, bad schema).
+    Backend,
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ErrorKind::Unavailable => "unavailable",
+            ErrorKind::Corrupt => "corrupt data",
+            ErrorKind::Conflict => "conflict",
+            ErrorKind::Unsupported => "unsupported operation",
+            ErrorKind::Backend => "backend error",
+        })
+    }
+}
+
+/// An error from a [`crate::ValueStore`] or [`crate::CallStore`].
+///
+/// It says which backend failed, what kind of failure it was, and for which
+/// key; the underlying error is its [`source`](std::error::Error::source).
+/// Backends must keep credentials out of the message.
+///
+/// ```
+/// use fleche_core::{Digest, ErrorKind, StoreError};
+/// let key = Digest::of(b"k");
+/// let err = StoreError::new(ErrorKind::Unavailable, "redis", "connection refused").with_key(key);
+/// assert!(err.is_transient());
+/// assert!(err.to_string().starts_with("redis: unavailable: connection refused (key "));
+/// ```
+#[derive(Debug)]
+pub struct StoreError {
+    kind: ErrorKind,
+    backend: Cow<'static, str>,
+    key: Option<Digest>,
+    message: String,
+    source: Option<Source>,
+}
+
+impl StoreError {
+    /// A new error of `kind` from `backend`, saying `message`.
+    pub fn new(
+        kind: ErrorKind,
+        backend: impl Into<Cow<'static, str>>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            kind,
+            backend: backend.into(),
+            key: None,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// The operation is not offered by `backend`.
+    pub fn unsupported(backend: impl Into<Cow<'static, str>>, operation: &str) -> Self {
+        Self::new(
+            ErrorKind::Unsupported,
+            backend,
+            format!("{operation} is not supported"),
+        )
+    }
+
+    /// Names the key the failing operation was about.
+    pub fn with_key(mut self, key: Digest) -> Self {
+        self.key = Some(key);
+        self
+    }
+
+    /// Attaches the underlying error.
+    pub fn with_source(mut self, source: impl Into<Source>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The backend that failed (`"memory"`, `"file"`, `"redis"`, …).
+    pub fn backend(&self) -> &str {
+        &self.backend
+    }
+
+    /// The key the operation was about, if any.
+    pub fn key(&self) -> Option<Digest> {
+        self.key
+    }
+
+    /// Whether retrying later may succeed.
+    pub fn is_transient(&self) -> bool {
+        self.kind == ErrorKind::Unavailable
+    }
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.backend, self.kind)?;
+        if !self.message.is_empty() {
+            write!(f, ": {}", self.message)?;
+        }
+        if let Some(key) = self.key {
+            write!(f, " (key {key})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_deref().map(|e| e as _)
+    }
+}
+
+/// An error from the cache: from a store, from encoding, or from setting up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A store operation failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// An argument or result could not be encoded or decoded.
+    #[error("{what}")]
+    Codec {
+        /// What was being encoded or decoded.
+        what: String,
+        /// The codec's complaint.
+        #[source]
+        source: CodecError,
+    },
+    /// A digest or prefix could not be resolved.
+    #[error(transparent)]
+    Prefix(#[from] PrefixError),
+    /// The scratch directory of an isolated call could not be made.
+    #[error("cannot prepare the isolated working directory")]
+    Isolate(#[source] std::io::Error),
+    /// A cache could not be opened from its configuration.
+    #[error("cannot open cache {url}: {message}")]
+    Open {
+        /// The URL, with any password removed.
+        url: String,
+        /// Why.
+        message: String,
+    },
+    /// No scope names a cache and no default is set up.
+    #[error(
+        "no cache in scope and no default cache; enter a Scope with a cache, call fleche_core::context::set_default_cache, or use the `fleche` crate, which opens one"
+    )]
+    NoCache,
+    /// The cache was built from stores directly and has no configuration to
+    /// hand to another process.
+    #[error(
+        "this cache was built from stores, not opened from a URL, so it cannot be reopened elsewhere"
+    )]
+    NotReopenable,
+}
+
+impl Error {
+    pub(crate) fn codec(what: impl Into<String>, source: CodecError) -> Self {
+        Error::Codec {
+            what: what.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,48 @@
+//! # fleche-core
+//!
+//! The core of fleche, a persistent, content-addressed cache for function
+//! results: [`Digest`]s and the deterministic [`codec`], the two store
+//! traits ([`ValueStore`], [`CallStore`]), the [`Cache`] with single-flight
+//! and claims, the context ([`Scope`], [`bind`]) and [`metadata`].
+//!
+//! Most users want the `fleche` crate, which adds the `#[fleche]` attribute,
+//! backends and `open(url)`. Backend authors implement the two traits here
+//! and prove them with `fleche-conformance`.
+
+#![forbid(unsafe_code)]
+
+pub mod bridge;
+mod cache;
+mod claim;
+pub mod codec;
+pub mod context;
+mod digest;
+mod error;
+mod flight;
+pub mod isolate;
+pub mod metadata;
+mod query;
+mod record;
+mod spec;
+mod store;
+
+#[doc(hidden)]
+pub mod rt;
+
+pub use cache::{
+    Always, Cache, CacheBuilder, CacheConfig, CacheOptions, ClaimPolicy, Entry, OkOnly, Strategy,
+    redact_url,
+};
+pub use claim::{Claim, Owner};
+pub use codec::CodecError;
+pub use context::{Bound, Callable, Scope, ScopeConfig, bind};
+pub use digest::{Digest, MIN_PREFIX_LEN, PrefixError};
+pub use error::{Error, ErrorKind, StoreError};
+pub use query::{Order, Query};
+pub use record::{ArgDigest, CallRecord, Metadata, RECORD_FORMAT, Timestamp, ValueRef};
+pub use spec::{CALL_KEY_CONTEXT, FnSpec, Isolate, arg_digest};
+pub use store::{CallStore, Capabilities, ValueStore};
+
+/// Re-exported so backends and the attribute name one version.
+pub use async_trait::async_trait;
+pub use bytes::Bytes;

@@ -1,0 +1,116 @@
+//! What `#[fleche]` expands to calls. Not a stable API: use the attribute.
+
+use std::future::Future;
+
+use serde::de::DeserializeOwned;
+
+use crate::cache::Strategy;
+use crate::{Cache, CodecError, Scope};
+
+pub use crate::cache::{Always, OkOnly};
+pub use crate::spec::arg_digest;
+
+/// The arguments' digests, in order; any argument that does not encode is
+/// returned as an error naming it.
+pub type Args<const N: usize> = [(&'static str, Result<Digest, CodecError>); N];
+
+fn digests<const N: usize>(args: Args<N>) -> Result<[(&'static str, Digest); N], Error> {
+    if let Some((name, Err(e))) = args.iter().find(|(_, r)| r.is_err()) {
+        let source = CodecError::Encode(e.to_string());
+        return Err(Error::codec(
+            format!("cannot encode argument `{name}`"),
+            source,
+        ));
+    }
+    Ok(args.map(|(name, r)| (name, r.unwrap_or(Digest::from_bytes([0; 32])))))
+}
+
+fn resolve(scope: &Scope, spec: &FnSpec) -> Cache {
+    match scope.cache_or_default() {
+        Ok(c) => c,
+        Err(e) => panic!("fleche: cannot run {}: {e}", spec.name()),
+    }
+}
+
+fn strict_failure(spec: &FnSpec, e: Error) -> ! {
+    panic!("fleche: {} failed in strict mode: {e}", spec.name())
+}
+
+/// Runs a sync cached function.
+pub fn call_blocking<R, S: Strategy<R>, const N: usize>(
+    spec: &'static FnSpec,
+    args: Args<N>,
+    force: bool,
+    body: impl FnOnce() -> R,
+) -> R {
+    let scope = Scope::current();
+    let cache = resolve(&scope, spec);
+    let args = match digests(args) {
+        Ok(a) => a,
+        Err(e) => match cache.fail_open(e) {
+            Ok(()) => return body(),
+            Err(e) => strict_failure(spec, e),
+        },
+    };
+    match cache.compute_blocking::<R, S, _>(spec, &args, force, scope.metadata(), body) {
+        Ok(r) => r,
+        Err(e) => strict_failure(spec, e),
+    }
+}
+
+/// Runs an async cached function.
+pub async fn call_async<R, S: Strategy<R>, F: Future<Output = R>, const N: usize>(
+    spec: &'static FnSpec,
+    args: Args<N>,
+    force: bool,
+    body: F,
+) -> R {
+    let scope = Scope::current();
+    let cache = resolve(&scope, spec);
+    let args = match digests(args) {
+        Ok(a) => a,
+        Err(e) => match cache.fail_open(e) {
+            Ok(()) => return body.await,
+            Err(e) => strict_failure(spec, e),
+        },
+    };
+    match cache
+        .compute_async::<R, S, F>(spec, &args, force, scope.metadata(), body)
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => strict_failure(spec, e),
+    }
+}
+
+/// The call key of `spec(args)`.
+pub fn key<const N: usize>(spec: &'static FnSpec, args: Args<N>) -> Result<Digest, Error> {
+    Ok(spec.key(&digests(args)?))
+}
+
+/// Whether a result is stored for `spec(args)` in the active cache.
+pub async fn contains<const N: usize>(spec: &'static FnSpec, args: Args<N>) -> Result<bool, Error> {
+    let key = key(spec, args)?;
+    Scope::current().cache_or_default()?.contains(key).await
+}
+
+/// The stored result of `spec(args)` in the active cache.
+pub async fn load<V: DeserializeOwned, const N: usize>(
+    spec: &'static FnSpec,
+    args: Args<N>,
+) -> Result<Option<V>, Error> {
+    let key = key(spec, args)?;
+    Scope::current().cache_or_default()?.get(key).await
+}
+
+/// A query for the records of `spec`.
+pub fn query(spec: &'static FnSpec) -> Query {
+    Query::new().function(spec.name())
+}
+
+pub use crate::bridge::block_on;
+pub use crate::{Digest, Error, FnSpec, Isolate, Query};
+
+/// Called before every cached call; the `fleche` facade shadows this to
+/// install its default cache opener.
+pub fn prepare() {}

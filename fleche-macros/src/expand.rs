@@ -1,0 +1,452 @@
+//! The expansion of `#[fleche]`.
+//!
+//! ```text
+//! #[fleche] fn square(x: u64) -> u64 { x * x }
+//! ```
+//! becomes the function itself (now cached), a hidden function that takes a
+//! `force` flag (so `rerun` can reach the body), a hidden `static` with the
+//! function's identity, and an empty `enum square {}` whose associated
+//! functions are the helpers: `digest`, `contains`, `load`, `rerun`,
+//! `query`, `spec`. An enum with no variants lives only in the type
+//! namespace, so it does not clash with the function, and unlike a module it
+//! needs no `super::` paths: it works for functions declared inside a block
+//! (a test, a doctest) whose argument types are local to that block.
+
+use proc_macro2::TokenStream;
+use quote::{ToTokens, format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{
+    FnArg, GenericArgument, GenericParam, Ident, ItemFn, Pat, PathArguments, ReturnType, Type,
+};
+
+use crate::options::{Isolate, Options};
+
+/// One argument of the function.
+struct Arg {
+    ident: Ident,
+    ty: Type,
+    /// Left out of the key (`ignore(...)`).
+    ignored: bool,
+}
+
+pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    let mut options = Options::default();
+    let parser = syn::meta::parser(|meta| options.parse(meta));
+    syn::parse::Parser::parse2(parser, attr)?;
+    let func: ItemFn = syn::parse2(item).map_err(|e| {
+        syn::Error::new(
+            e.span(),
+            "#[fleche] goes on a function (`fn` or `async fn`)",
+        )
+    })?;
+    check_signature(&func)?;
+    let args = arguments(&func, &options)?;
+    Ok(generate(&func, &args, &options))
+}
+
+fn check_signature(func: &ItemFn) -> syn::Result<()> {
+    let sig = &func.sig;
+    if let Some(c) = &sig.constness {
+        return Err(syn::Error::new(
+            c.span(),
+            "#[fleche] cannot cache a `const fn`",
+        ));
+    }
+    if let Some(u) = &sig.unsafety {
+        return Err(syn::Error::new(
+            u.span(),
+            "#[fleche] does not support `unsafe fn`",
+        ));
+    }
+    if let Some(abi) = &sig.abi {
+        return Err(syn::Error::new(
+            abi.span(),
+            "#[fleche] does not support `extern` functions",
+        ));
+    }
+    if let Some(v) = &sig.variadic {
+        return Err(syn::Error::new(
+            v.span(),
+            "#[fleche] does not support variadic functions",
+        ));
+    }
+    if let ReturnType::Type(_, ty) = &sig.output
+        && let Type::ImplTrait(t) = &**ty
+    {
+        return Err(syn::Error::new(
+            t.span(),
+            "#[fleche] needs a concrete return type to store and load, not `impl Trait`",
+        ));
+    }
+    Ok(())
+}
+
+fn arguments(func: &ItemFn, options: &Options) -> syn::Result<Vec<Arg>> {
+    let mut args = Vec::new();
+    for input in &func.sig.inputs {
+        match input {
+            FnArg::Receiver(r) => {
+                return Err(syn::Error::new(
+                    r.span(),
+                    "#[fleche] does not support methods: `self` has no stable identity to key on; \
+                     make it a free function that takes the value as an argument",
+                ));
+            }
+            FnArg::Typed(pt) => {
+                let Pat::Ident(pi) = &*pt.pat else {
+                    return Err(syn::Error::new(
+                        pt.pat.span(),
+                        "arguments of a #[fleche] function need plain names (they name the argument in the key); \
+                         destructure inside the body instead",
+                    ));
+                };
+                if pi.by_ref.is_some() || pi.subpat.is_some() {
+                    return Err(syn::Error::new(pi.span(), "use a plain argument name here"));
+                }
+                let ident = pi.ident.clone();
+                let ignored = options.ignore.contains(&ident);
+                args.push(Arg {
+                    ident,
+                    ty: (*pt.ty).clone(),
+                    ignored,
+                });
+            }
+        }
+    }
+    for ignored in &options.ignore {
+        if !args.iter().any(|a| a.ident == *ignored) {
+            return Err(syn::Error::new(
+                ignored.span(),
+                format!("`ignore({ignored})`: the function has no argument `{ignored}`"),
+            ));
+        }
+    }
+    Ok(args)
+}
+
+/// The return type, and the type stored: the `T` of a `Result<T, E>`
+/// (only `Ok` is cached), else the return type itself.
+fn return_types(func: &ItemFn) -> (Type, Type, bool) {
+    let ret: Type = match &func.sig.output {
+        ReturnType::Default => syn::parse_quote!(()),
+        ReturnType::Type(_, ty) => (**ty).clone(),
+    };
+    if let Type::Path(tp) = &ret
+        && let Some(last) = tp.path.segments.last()
+        && last.ident == "Result"
+        && let PathArguments::AngleBracketed(ab) = &last.arguments
+        && let Some(GenericArgument::Type(ok)) = ab.args.first()
+    {
+        return (ret.clone(), ok.clone(), true);
+    }
+    (ret.clone(), ret, false)
+}
+
+/// `::<T, N>` for calling the hidden function, unless an argument is
+/// `impl Trait` (then the caller cannot name the type parameters).
+fn turbofish(func: &ItemFn) -> TokenStream {
+    let has_impl_arg = func
+        .sig
+        .inputs
+        .iter()
+        .any(|a| matches!(a, FnArg::Typed(pt) if matches!(&*pt.ty, Type::ImplTrait(_))));
+    let params: Vec<TokenStream> = func
+        .sig
+        .generics
+        .params
+        .iter()
+        .filter_map(|p| match p {
+            GenericParam::Type(t) => Some(t.ident.to_token_stream()),
+            GenericParam::Const(c) => Some(c.ident.to_token_stream()),
+            GenericParam::Lifetime(_) => None,
+        })
+        .collect();
+    if has_impl_arg || params.is_empty() {
+        quote!()
+    } else {
+        quote!(::<#(#params),*>)
+    }
+}
+
+fn generate(func: &ItemFn, args: &[Arg], options: &Options) -> TokenStream {
+    let krate = &options.krate;
+    let rt = quote!(#krate::__private);
+    let vis = &func.vis;
+    let attrs = &func.attrs;
+    let sig = &func.sig;
+    let fn_name = &sig.ident;
+    let is_async = sig.asyncness.is_some();
+    let (generics, where_clause) = (&sig.generics, &sig.generics.where_clause);
+    let (ret, stored, is_result) = return_types(func);
+    let strategy = if is_result {
+        quote!(#rt::OkOnly)
+    } else {
+        quote!(#rt::Always)
+    };
+
+    let hidden = format_ident!("__fleche_{}", fn_name);
+    let spec = format_ident!("__FLECHE_SPEC_{}", fn_name);
+    let call_generics = turbofish(func);
+
+    let all_idents: Vec<&Ident> = args.iter().map(|a| &a.ident).collect();
+    let all_types: Vec<&Type> = args.iter().map(|a| &a.ty).collect();
+    let keyed: Vec<&Arg> = args.iter().filter(|a| !a.ignored).collect();
+    let keyed_idents: Vec<&Ident> = keyed.iter().map(|a| &a.ident).collect();
+    let keyed_types: Vec<&Type> = keyed.iter().map(|a| &a.ty).collect();
+    let n_keyed = keyed.len();
+
+    // Each argument's digest, spanned at the argument so that a type that is
+    // not `Serialize` is reported there.
+    let digest_of = |by_ref: bool| -> Vec<TokenStream> {
+        keyed
+            .iter()
+            .map(|a| {
+                let id = &a.ident;
+                let name = id.to_string();
+                let value = if by_ref { quote!(#id) } else { quote!(&#id) };
+                quote_spanned!(a.ty.span()=> (#name, #rt::arg_digest(#value)))
+            })
+            .collect()
+    };
+    let digests = digest_of(false);
+    let digests_by_ref = digest_of(true);
+
+    let name_expr = match &options.name {
+        Some(lit) => quote!(#lit),
+        None => {
+            let n = fn_name.to_string();
+            quote!(::core::concat!(::core::module_path!(), "::", #n))
+        }
+    };
+    let version = options.version.unwrap_or(0);
+    let code = options.hash_code.then(|| {
+        let mut stripped = func.clone();
+        stripped.attrs.retain(|a| !a.path().is_ident("fleche"));
+        let digest = blake3::hash(stripped.to_token_stream().to_string().as_bytes());
+        let bytes = digest.as_bytes().iter();
+        quote!(.with_code([#(#bytes),*]))
+    });
+    let isolate = match options.isolate {
+        Isolate::No => quote!(),
+        Isolate::Scratch => quote!(.with_isolate(#rt::Isolate::Scratch)),
+        Isolate::Chdir => quote!(.with_isolate(#rt::Isolate::Chdir)),
+    };
+
+    let block = &func.block;
+    let ret_span = ret.span();
+    let (run, await_) = if is_async {
+        (
+            quote_spanned!(ret_span=> #rt::call_async::<#ret, #strategy, _, #n_keyed>(&#spec, __fleche_args, __fleche_force, async move #block).await),
+            quote!(.await),
+        )
+    } else {
+        (
+            quote_spanned!(ret_span=> #rt::call_blocking::<#ret, #strategy, #n_keyed>(&#spec, __fleche_args, __fleche_force, move || -> #ret #block)),
+            quote!(),
+        )
+    };
+    let asyncness = &sig.asyncness;
+
+    // The public function keeps its signature and attributes.
+    let mut public_sig = sig.clone();
+    public_sig.inputs.iter_mut().for_each(|a| {
+        if let FnArg::Typed(pt) = a
+            && let Pat::Ident(pi) = &mut *pt.pat
+        {
+            pi.mutability = None;
+        }
+    });
+    let hidden_inputs = &sig.inputs;
+
+    let (load_sig, contains_sig, load_body, contains_body) = if is_async {
+        (
+            quote!(async fn load),
+            quote!(async fn contains),
+            quote!(#rt::load::<#stored, #n_keyed>(&#spec, [#(#digests_by_ref),*]).await),
+            quote!(#rt::contains::<#n_keyed>(&#spec, [#(#digests_by_ref),*]).await),
+        )
+    } else {
+        (
+            quote!(fn load),
+            quote!(fn contains),
+            quote!(#rt::block_on(#rt::load::<#stored, #n_keyed>(&#spec, [#(#digests_by_ref),*]))),
+            quote!(#rt::block_on(#rt::contains::<#n_keyed>(&#spec, [#(#digests_by_ref),*]))),
+        )
+    };
+    let fn_doc = format!(
+        "Helpers for the cached function `{fn_name}`: its key, its stored results, recomputation."
+    );
+
+    quote! {
+        #(#attrs)*
+        #vis #public_sig {
+            #hidden #call_generics(#(#all_idents,)* false) #await_
+        }
+
+        #[doc(hidden)]
+        #[allow(non_upper_case_globals)]
+        #vis static #spec: #rt::FnSpec = #rt::FnSpec::new(#name_expr)
+            .with_version(#version)
+            .with_package(
+                match ::core::option_env!("CARGO_PKG_NAME") { ::core::option::Option::Some(s) => s, ::core::option::Option::None => "" },
+                match ::core::option_env!("CARGO_PKG_VERSION") { ::core::option::Option::Some(s) => s, ::core::option::Option::None => "" },
+            )
+            #code
+            #isolate;
+
+        #[doc(hidden)]
+        #[allow(non_snake_case, clippy::too_many_arguments)]
+        #vis #asyncness fn #hidden #generics (#hidden_inputs, __fleche_force: bool) -> #ret #where_clause {
+            #rt::prepare();
+            let __fleche_args = [#(#digests),*];
+            #run
+        }
+
+        #[doc = #fn_doc]
+        #[allow(non_camel_case_types)]
+        #vis enum #fn_name {}
+
+        #[allow(dead_code, clippy::too_many_arguments)]
+        impl #fn_name {
+            /// The call key of these arguments.
+            ///
+            /// # Panics
+            /// If an argument's `Serialize` implementation fails.
+            #vis fn digest #generics (#(#keyed_idents: &#keyed_types),*) -> #rt::Digest #where_clause {
+                #rt::prepare();
+                match #rt::key::<#n_keyed>(&#spec, [#(#digests_by_ref),*]) {
+                    ::core::result::Result::Ok(d) => d,
+                    ::core::result::Result::Err(e) => ::core::panic!("{}", e),
+                }
+            }
+
+            /// Whether a result for these arguments is stored in the active cache.
+            #vis #contains_sig #generics (#(#keyed_idents: &#keyed_types),*) -> ::core::result::Result<bool, #rt::Error> #where_clause {
+                #rt::prepare();
+                #contains_body
+            }
+
+            /// The stored result for these arguments in the active cache, without running the function.
+            #vis #load_sig #generics (#(#keyed_idents: &#keyed_types),*) -> ::core::result::Result<::core::option::Option<#stored>, #rt::Error> #where_clause {
+                #rt::prepare();
+                #load_body
+            }
+
+            /// Runs the function even if a result is stored, and stores the new result.
+            #vis #asyncness fn rerun #generics (#(#all_idents: #all_types),*) -> #ret #where_clause {
+                #hidden #call_generics(#(#all_idents,)* true) #await_
+            }
+
+            /// A query for the stored calls of this function.
+            #vis fn query() -> #rt::Query {
+                #rt::query(&#spec)
+            }
+
+            /// The function's identity: name, version, code digest.
+            #vis fn spec() -> &'static #rt::FnSpec {
+                &#spec
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expand_str(attr: &str, item: &str) -> Result<String, String> {
+        expand(attr.parse().unwrap(), item.parse().unwrap())
+            .map(|t| t.to_string())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn expands_a_plain_function() {
+        let out = expand_str("", "fn square(x: u64) -> u64 { x * x }").unwrap();
+        assert!(out.contains("__fleche_square"), "{out}");
+        assert!(out.contains("enum square"), "{out}");
+        assert!(out.contains("Always"), "{out}");
+    }
+
+    #[test]
+    fn result_functions_cache_only_ok() {
+        let out = expand_str("", "fn f(x: u64) -> Result<u64, String> { Ok(x) }").unwrap();
+        assert!(out.contains("OkOnly"), "{out}");
+    }
+
+    #[test]
+    fn ignored_arguments_are_not_keyed() {
+        let out = expand_str(
+            "ignore(verbose)",
+            "fn f(x: u64, verbose: bool) -> u64 { x }",
+        )
+        .unwrap();
+        assert!(out.contains("\"x\""), "{out}");
+        assert!(!out.contains("\"verbose\""), "{out}");
+    }
+
+    #[test]
+    fn hash_code_depends_on_the_body() {
+        let a = expand_str("hash_code", "fn f(x: u64) -> u64 { x + 1 }").unwrap();
+        let b = expand_str("hash_code", "fn f(x: u64) -> u64 { x + 2 }").unwrap();
+        let c = expand_str(
+            "hash_code",
+            "fn f(x: u64) -> u64 {\n  x + 1 // a comment\n}",
+        )
+        .unwrap();
+        assert_ne!(a, b);
+        assert_eq!(
+            a, c,
+            "formatting and comments do not change the code digest"
+        );
+    }
+
+    #[test]
+    fn misuse_is_reported() {
+        assert!(
+            expand_str("bogus", "fn f() {}")
+                .unwrap_err()
+                .contains("unknown #[fleche] option `bogus`")
+        );
+        assert!(
+            expand_str("version = 1, version = 2", "fn f() {}")
+                .unwrap_err()
+                .contains("twice")
+        );
+        assert!(
+            expand_str("ignore(y)", "fn f(x: u8) {}")
+                .unwrap_err()
+                .contains("no argument `y`")
+        );
+        assert!(
+            expand_str("", "fn f(&self) {}")
+                .unwrap_err()
+                .contains("methods")
+        );
+        assert!(
+            expand_str("", "fn f((a, b): (u8, u8)) {}")
+                .unwrap_err()
+                .contains("plain names")
+        );
+        assert!(
+            expand_str("isolate = \"x\"", "fn f() {}")
+                .unwrap_err()
+                .contains("scratch")
+        );
+        assert!(
+            expand_str("", "const fn f() {}")
+                .unwrap_err()
+                .contains("const fn")
+        );
+        assert!(
+            expand_str("", "struct S;")
+                .unwrap_err()
+                .contains("goes on a function")
+        );
+        assert!(
+            expand_str("name = \"\"", "fn f() {}")
+                .unwrap_err()
+                .contains("empty")
+        );
+    }
+}

@@ -1,0 +1,144 @@
+//! # fleche
+//!
+//! Persistent, content-addressed caching of function results — an
+//! `lru_cache` that survives restarts and is shared by every thread,
+//! process and machine pointing at the same store.
+//!
+//! ```
+//! use fleche::fleche;
+//!
+//! #[fleche]
+//! fn square(x: u64) -> u64 {
+//!     x * x // imagine this took an hour
+//! }
+//!
+//! let cache = fleche::open("memory://").unwrap();
+//! fleche::with_cache(cache, || {
+//!     assert_eq!(square(12), 144); // computed and stored
+//!     assert_eq!(square(12), 144); // read back
+//!     assert!(square::contains(&12).unwrap());
+//! });
+//! ```
+//!
+//! The [`fleche`](macro@fleche) attribute works on `fn` and `async fn`. A
+//! function is keyed by its name, its `version`, optionally the digest of its
+//! code, and the digests of its arguments (deterministic CBOR, BLAKE3).
+//! Results that are `Err` are returned but never stored.
+//!
+//! ## The attribute
+//!
+//! | option | meaning |
+//! |---|---|
+//! | `version = N` | part of the key: bump it to invalidate old results |
+//! | `name = "..."` | the name in the key (default: module path and function name), so renaming or moving keeps results |
+//! | `ignore(a, b)` | these arguments are left out of the key (a logger, a verbosity flag) |
+//! | `hash_code` | the digest of the function's tokens is part of the key: editing the body invalidates its results |
+//! | `isolate` | each run gets a fresh scratch directory, see [`isolate::scratch_dir`] |
+//! | `isolate = "chdir"` | as `isolate`, and the working directory is changed to it; such runs are serialized in the process |
+//! | `crate = "path"` | where the `fleche` crate is, if renamed |
+//!
+//! Next to `fn square` the attribute makes a module `square` of helpers that
+//! do not run the body: `square::digest(&x)` (the call key),
+//! `square::contains(&x)`, `square::load(&x)`, `square::query()`,
+//! `square::spec()`, and `square::rerun(x)` which runs the body even on a hit.
+//! For an `async fn` the helpers that touch the store are `async` too.
+//!
+//! Functions returning `Result<T, E>` cache only `Ok(T)`.
+//!
+//! ## Which cache
+//!
+//! The cache comes from the innermost scope ([`with_cache`], [`Scope::run`]
+//! for sync code, [`Scope::run_async`] for tasks), else the default:
+//! `$FLECHE_CACHE` (a URL, see [`open`]), else an in-process memory store.
+//! [`bind`] carries the current scope into threads, rayon and spawned tasks.
+//!
+//! ## Errors
+//!
+//! A store failure never breaks your program by default: the function runs
+//! uncached and a `tracing` warning is logged. With `strict=true` a store
+//! failure is an error: the explicit API returns it, and a `#[fleche]`
+//! function panics with it.
+
+#![forbid(unsafe_code)]
+
+extern crate self as fleche;
+
+mod open;
+
+pub use fleche_core::*;
+pub use fleche_macros::fleche;
+#[cfg(feature = "memory")]
+pub use fleche_memory as memory;
+pub use open::{CACHE_ENV, SCHEMES, open, open_config, open_default};
+
+/// The user guide's "Getting started" chapter; its examples run as tests.
+#[doc = include_str!("../../book/src/getting-started.md")]
+pub mod getting_started {}
+
+/// Installs [`open_default`] as the opener of the default cache.
+fn install() {
+    fleche_core::context::set_default_opener(open_default);
+}
+
+/// Captures the current scope — its cache (the default one if none is
+/// entered) and metadata — into a callable for other threads and tasks.
+/// See [`fleche_core::bind`].
+///
+/// ```
+/// #[fleche::fleche]
+/// fn cube(x: u64) -> u64 { x * x * x }
+///
+/// let cache = fleche::open("memory://").unwrap();
+/// let bound = fleche::with_cache(cache.clone(), || fleche::bind(cube));
+/// let handles: Vec<_> = (0..4u64).map(|i| {
+///     let bound = bound.clone();
+///     std::thread::spawn(move || bound.call((i,)))
+/// }).collect();
+/// let results: Vec<u64> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+/// assert_eq!(results, [0, 1, 8, 27]);
+/// fleche::with_cache(cache, || assert!(cube::contains(&3).unwrap()));
+/// ```
+pub fn bind<F>(f: F) -> Bound<F> {
+    install();
+    fleche_core::bind(f)
+}
+
+/// Runs `f` with `cache` as the active cache on this thread.
+pub fn with_cache<R>(cache: Cache, f: impl FnOnce() -> R) -> R {
+    Scope::current().with_cache(cache).run(f)
+}
+
+/// The current scope with these tags added; `.run(|| …)` or
+/// `.run_async(fut)` applies them to the calls made inside.
+///
+/// ```
+/// fleche::tags([("project", "demo")]).run(|| {
+///     assert_eq!(fleche::Scope::current().tags()["project"], "demo");
+/// });
+/// ```
+pub fn tags<K: Into<String>, V: Into<String>>(tags: impl IntoIterator<Item = (K, V)>) -> Scope {
+    Scope::current().with_tags(tags)
+}
+
+/// The active cache: the innermost scope's, else the default one.
+pub fn current_cache() -> Result<Cache, Error> {
+    install();
+    Scope::current().cache_or_default()
+}
+
+/// Rebuilds a scope sent from another process (see [`Scope::to_config`]),
+/// reopening its cache.
+pub fn reopen(config: &ScopeConfig) -> Result<Scope, Error> {
+    Scope::from_config(config, open_config)
+}
+
+#[doc(hidden)]
+pub mod __private {
+    pub use fleche_core::rt::*;
+
+    /// Installs the default cache opener before a cached call.
+    #[inline]
+    pub fn prepare() {
+        super::install();
+    }
+}
