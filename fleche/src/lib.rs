@@ -75,6 +75,10 @@ pub use open::{CACHE_ENV, SCHEMES, open, open_config, open_default};
 #[doc = include_str!("../../book/src/getting-started.md")]
 pub mod getting_started {}
 
+/// The user guide's "Parallel execution" chapter; its examples run as tests.
+#[doc = include_str!("../../book/src/parallel.md")]
+pub mod parallel {}
+
 /// Installs [`open_default`] as the opener of the default cache.
 fn install() {
     fleche_core::context::set_default_opener(open_default);

@@ -58,3 +58,42 @@ impl Claims {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_holder_at_a_time_and_stale_owners_do_nothing() {
+        let claims = Claims::default();
+        let key = Digest::of(b"k");
+        let (a, b) = (Owner::new(), Owner::new());
+        assert_eq!(claims.claim(key, &a, Duration::from_secs(10)), Claim::Acquired { took_over: false });
+        assert!(matches!(claims.claim(key, &b, Duration::from_secs(10)), Claim::Held { holder, .. } if holder == a));
+        assert!(!claims.renew(key, &b, Duration::from_secs(10)));
+        assert!(!claims.release(key, &b));
+        assert!(claims.renew(key, &a, Duration::from_secs(10)));
+        assert!(claims.release(key, &a));
+        assert!(claims.claim(key, &b, Duration::from_secs(10)).is_acquired());
+    }
+
+    #[test]
+    fn expired_claims_are_taken_over() {
+        let claims = Claims::default();
+        let key = Digest::of(b"k");
+        let (a, b) = (Owner::new(), Owner::new());
+        assert!(claims.claim(key, &a, Duration::from_millis(1)).is_acquired());
+        std::thread::sleep(Duration::from_millis(5));
+        assert_eq!(claims.claim(key, &b, Duration::from_secs(10)), Claim::Acquired { took_over: true });
+        assert!(!claims.renew(key, &a, Duration::from_secs(10)), "the old owner lost it");
+    }
+
+    #[test]
+    fn reclaiming_your_own_claim_renews_it() {
+        let claims = Claims::default();
+        let key = Digest::of(b"k");
+        let a = Owner::new();
+        assert!(claims.claim(key, &a, Duration::from_secs(1)).is_acquired());
+        assert_eq!(claims.claim(key, &a, Duration::from_secs(1)), Claim::Acquired { took_over: false });
+    }
+}
