@@ -1,6 +1,6 @@
 //! # fleche-memory
 //!
-//! A [`ValueStore`] and [`CallStore`] (with claims) in process memory. Data
+//! A [`ValueStore`](fleche_core::ValueStore) and [`CallStore`](fleche_core::CallStore) (with claims) in process memory. Data
 //! lives as long as the store; nothing is shared with other processes, so a
 //! cache on this store bound for a worker *process* starts empty there, as
 //! in the Python original.
