@@ -12,7 +12,7 @@
 //! needs no `super::` paths: it works for functions declared inside a block
 //! (a test, a doctest) whose argument types are local to that block.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{
@@ -33,15 +33,50 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
     let mut options = Options::default();
     let parser = syn::meta::parser(|meta| options.parse(meta));
     syn::parse::Parser::parse2(parser, attr)?;
-    let func: ItemFn = syn::parse2(item).map_err(|e| {
-        syn::Error::new(
-            e.span(),
-            "#[fleche] goes on a function (`fn` or `async fn`)",
-        )
-    })?;
+    let func = match syn::parse2::<syn::Item>(item.clone()) {
+        Ok(syn::Item::Fn(func)) => func,
+        Ok(other) => {
+            let (what, span) = item_kind(&other);
+            return Err(syn::Error::new(
+                span,
+                format!("#[fleche] goes on a function (`fn` or `async fn`), not on {what}"),
+            ));
+        }
+        // Not an item (for instance a method with `self`, which parses only
+        // as an `ItemFn` with a receiver): parse it as a function to report
+        // what is wrong with it.
+        Err(_) => syn::parse2::<ItemFn>(item).map_err(|e| {
+            syn::Error::new(
+                e.span(),
+                "#[fleche] goes on a function (`fn` or `async fn`)",
+            )
+        })?,
+    };
     check_signature(&func)?;
     let args = arguments(&func, &options)?;
     Ok(generate(&func, &args, &options))
+}
+
+/// What an item that is not a function is, for the error, and where to
+/// point: its keyword.
+fn item_kind(item: &syn::Item) -> (&'static str, Span) {
+    use syn::Item;
+    match item {
+        Item::Struct(i) => ("a struct", i.struct_token.span),
+        Item::Enum(i) => ("an enum", i.enum_token.span),
+        Item::Union(i) => ("a union", i.union_token.span),
+        Item::Trait(i) => ("a trait", i.trait_token.span),
+        Item::Impl(i) => (
+            "an impl block (put it on a free function)",
+            i.impl_token.span,
+        ),
+        Item::Mod(i) => ("a module", i.mod_token.span),
+        Item::Const(i) => ("a const", i.const_token.span),
+        Item::Static(i) => ("a static", i.static_token.span),
+        Item::Type(i) => ("a type alias", i.type_token.span),
+        Item::Use(i) => ("a use declaration", i.use_token.span),
+        other => ("this item", other.span()),
+    }
 }
 
 fn check_signature(func: &ItemFn) -> syn::Result<()> {
@@ -73,8 +108,8 @@ fn check_signature(func: &ItemFn) -> syn::Result<()> {
     if let ReturnType::Type(_, ty) = &sig.output
         && let Type::ImplTrait(t) = &**ty
     {
-        return Err(syn::Error::new(
-            t.span(),
+        return Err(syn::Error::new_spanned(
+            t,
             "#[fleche] needs a concrete return type to store and load, not `impl Trait`",
         ));
     }
@@ -86,22 +121,25 @@ fn arguments(func: &ItemFn, options: &Options) -> syn::Result<Vec<Arg>> {
     for input in &func.sig.inputs {
         match input {
             FnArg::Receiver(r) => {
-                return Err(syn::Error::new(
-                    r.span(),
+                return Err(syn::Error::new_spanned(
+                    r,
                     "#[fleche] does not support methods: `self` has no stable identity to key on; \
                      make it a free function that takes the value as an argument",
                 ));
             }
             FnArg::Typed(pt) => {
                 let Pat::Ident(pi) = &*pt.pat else {
-                    return Err(syn::Error::new(
-                        pt.pat.span(),
+                    return Err(syn::Error::new_spanned(
+                        &pt.pat,
                         "arguments of a #[fleche] function need plain names (they name the argument in the key); \
                          destructure inside the body instead",
                     ));
                 };
                 if pi.by_ref.is_some() || pi.subpat.is_some() {
-                    return Err(syn::Error::new(pi.span(), "use a plain argument name here"));
+                    return Err(syn::Error::new_spanned(
+                        pi,
+                        "arguments of a #[fleche] function need plain names (no `ref` or `@` patterns)",
+                    ));
                 }
                 let ident = pi.ident.clone();
                 let ignored = options.ignore.contains(&ident);
@@ -168,6 +206,34 @@ fn turbofish(func: &ItemFn) -> TokenStream {
     }
 }
 
+/// The spans of the first and last tokens of `tokens`: tokens spanned at
+/// these two make the compiler underline all of `tokens` (a single span
+/// would cover only the first token on stable).
+fn first_last_spans(tokens: &impl ToTokens) -> (Span, Span) {
+    let mut iter = tokens.to_token_stream().into_iter();
+    let first = iter.next().map_or_else(Span::call_site, |t| t.span());
+    let last = iter.last().map_or(first, |t| t.span());
+    (first, last)
+}
+
+/// `tokens` with every token spanned at `span` (for paths built from
+/// `crate = "..."`, whose tokens would otherwise point at the attribute).
+fn respan(tokens: &impl ToTokens, span: Span) -> TokenStream {
+    tokens
+        .to_token_stream()
+        .into_iter()
+        .map(|mut t| {
+            if let proc_macro2::TokenTree::Group(g) = &t {
+                let mut group = proc_macro2::Group::new(g.delimiter(), respan(&g.stream(), span));
+                group.set_span(span);
+                t = group.into();
+            }
+            t.set_span(span);
+            t
+        })
+        .collect()
+}
+
 fn generate(func: &ItemFn, args: &[Arg], options: &Options) -> TokenStream {
     let krate = &options.krate;
     let rt = quote!(#krate::__private);
@@ -192,19 +258,35 @@ fn generate(func: &ItemFn, args: &[Arg], options: &Options) -> TokenStream {
     let all_types: Vec<&Type> = args.iter().map(|a| &a.ty).collect();
     let keyed: Vec<&Arg> = args.iter().filter(|a| !a.ignored).collect();
     let keyed_idents: Vec<&Ident> = keyed.iter().map(|a| &a.ident).collect();
-    let keyed_types: Vec<&Type> = keyed.iter().map(|a| &a.ty).collect();
+    // Borrowed in the helpers: `&(impl A + B)` needs the parentheses.
+    let keyed_refs: Vec<TokenStream> = keyed
+        .iter()
+        .map(|a| match &a.ty {
+            ty @ (Type::ImplTrait(_) | Type::TraitObject(_)) => quote!(&(#ty)),
+            ty => quote!(&#ty),
+        })
+        .collect();
     let n_keyed = keyed.len();
 
-    // Each argument's digest, spanned at the argument so that a type that is
-    // not `Serialize` is reported there.
+    // Each argument's digest, spanned at the argument's type so that a type
+    // that is not `Serialize` is reported there, once: the value passed to
+    // `arg_digest` is `&*__fleche_arg` with `&` spanned at the type's first
+    // token and `__fleche_arg` at its last, so the compiler underlines the
+    // whole type, and every use (the call and each helper) gives the same
+    // diagnostic, which the compiler then reports only once.
     let digest_of = |by_ref: bool| -> Vec<TokenStream> {
         keyed
             .iter()
             .map(|a| {
                 let id = &a.ident;
                 let name = id.to_string();
+                let (first, last) = first_last_spans(&a.ty);
                 let value = if by_ref { quote!(#id) } else { quote!(&#id) };
-                quote_spanned!(a.ty.span()=> (#name, #rt::arg_digest(#value)))
+                let tmp = Ident::new("__fleche_arg", last);
+                let deref = quote_spanned!(first=> &*);
+                let rt = respan(&rt, first);
+                let call = quote_spanned!(first=> #rt::arg_digest(#deref #tmp));
+                quote!((#name, { let #tmp = #value; #call }))
             })
             .collect()
     };
@@ -233,15 +315,20 @@ fn generate(func: &ItemFn, args: &[Arg], options: &Options) -> TokenStream {
     };
 
     let block = &func.block;
-    let ret_span = ret.span();
+    // The calls that need the result to be storable are spanned at the
+    // return type, so that a type that is not `Serialize + DeserializeOwned`
+    // is reported there rather than at the attribute.
+    let (ret_first, ret_last) = first_last_spans(&ret);
+    let rt_ret = respan(&rt, ret_first);
+    let strategy_ret = respan(&strategy, ret_last);
     let (run, await_) = if is_async {
         (
-            quote_spanned!(ret_span=> #rt::call_async::<#ret, #strategy, _, #n_keyed>(&#spec, __fleche_args, __fleche_force, async move #block).await),
+            quote_spanned!(ret_first=> #rt_ret::call_async::<#ret, #strategy_ret, _, #n_keyed>(&#spec, __fleche_args, __fleche_force, async move #block).await),
             quote!(.await),
         )
     } else {
         (
-            quote_spanned!(ret_span=> #rt::call_blocking::<#ret, #strategy, #n_keyed>(&#spec, __fleche_args, __fleche_force, move || -> #ret #block)),
+            quote_spanned!(ret_first=> #rt_ret::call_blocking::<#ret, #strategy_ret, #n_keyed>(&#spec, __fleche_args, __fleche_force, move || -> #ret #block)),
             quote!(),
         )
     };
@@ -256,20 +343,22 @@ fn generate(func: &ItemFn, args: &[Arg], options: &Options) -> TokenStream {
             pi.mutability = None;
         }
     });
-    let hidden_inputs = &sig.inputs;
+    let hidden_inputs = sig.inputs.iter();
 
+    let (stored_first, _) = first_last_spans(&stored);
+    let rt_stored = respan(&rt, stored_first);
     let (load_sig, contains_sig, load_body, contains_body) = if is_async {
         (
             quote!(async fn load),
             quote!(async fn contains),
-            quote!(#rt::load::<#stored, #n_keyed>(&#spec, [#(#digests_by_ref),*]).await),
+            quote_spanned!(stored_first=> #rt_stored::load::<#stored, #n_keyed>(&#spec, [#(#digests_by_ref),*]).await),
             quote!(#rt::contains::<#n_keyed>(&#spec, [#(#digests_by_ref),*]).await),
         )
     } else {
         (
             quote!(fn load),
             quote!(fn contains),
-            quote!(#rt::block_on(#rt::load::<#stored, #n_keyed>(&#spec, [#(#digests_by_ref),*]))),
+            quote_spanned!(stored_first=> #rt_stored::block_on(#rt_stored::load::<#stored, #n_keyed>(&#spec, [#(#digests_by_ref),*]))),
             quote!(#rt::block_on(#rt::contains::<#n_keyed>(&#spec, [#(#digests_by_ref),*]))),
         )
     };
@@ -296,7 +385,7 @@ fn generate(func: &ItemFn, args: &[Arg], options: &Options) -> TokenStream {
 
         #[doc(hidden)]
         #[allow(non_snake_case, clippy::too_many_arguments)]
-        #vis #asyncness fn #hidden #generics (#hidden_inputs, __fleche_force: bool) -> #ret #where_clause {
+        #vis #asyncness fn #hidden #generics (#(#hidden_inputs,)* __fleche_force: bool) -> #ret #where_clause {
             #rt::prepare();
             let __fleche_args = [#(#digests),*];
             #run
@@ -312,7 +401,7 @@ fn generate(func: &ItemFn, args: &[Arg], options: &Options) -> TokenStream {
             ///
             /// # Panics
             /// If an argument's `Serialize` implementation fails.
-            #vis fn digest #generics (#(#keyed_idents: &#keyed_types),*) -> #rt::Digest #where_clause {
+            #vis fn digest #generics (#(#keyed_idents: #keyed_refs),*) -> #rt::Digest #where_clause {
                 #rt::prepare();
                 match #rt::key::<#n_keyed>(&#spec, [#(#digests_by_ref),*]) {
                     ::core::result::Result::Ok(d) => d,
@@ -321,13 +410,13 @@ fn generate(func: &ItemFn, args: &[Arg], options: &Options) -> TokenStream {
             }
 
             /// Whether a result for these arguments is stored in the active cache.
-            #vis #contains_sig #generics (#(#keyed_idents: &#keyed_types),*) -> ::core::result::Result<bool, #rt::Error> #where_clause {
+            #vis #contains_sig #generics (#(#keyed_idents: #keyed_refs),*) -> ::core::result::Result<bool, #rt::Error> #where_clause {
                 #rt::prepare();
                 #contains_body
             }
 
             /// The stored result for these arguments in the active cache, without running the function.
-            #vis #load_sig #generics (#(#keyed_idents: &#keyed_types),*) -> ::core::result::Result<::core::option::Option<#stored>, #rt::Error> #where_clause {
+            #vis #load_sig #generics (#(#keyed_idents: #keyed_refs),*) -> ::core::result::Result<::core::option::Option<#stored>, #rt::Error> #where_clause {
                 #rt::prepare();
                 #load_body
             }
@@ -399,6 +488,21 @@ mod tests {
             a, c,
             "formatting and comments do not change the code digest"
         );
+    }
+
+    #[test]
+    fn unusual_signatures_expand_to_valid_items() {
+        for item in [
+            "fn f() -> u8 { 1 }",
+            "fn f(x: u8,) -> u8 { x }",
+            "fn f(x: impl A + B) -> u8 { 1 }",
+            "async fn f() -> u8 { 1 }",
+        ] {
+            let out: TokenStream = expand(TokenStream::new(), item.parse().unwrap()).unwrap();
+            if let Err(e) = syn::parse2::<syn::File>(out.clone()) {
+                panic!("{item}: {e}\n{out}");
+            }
+        }
     }
 
     #[test]

@@ -12,7 +12,15 @@ use proc_macro::TokenStream;
 /// arguments. See the `fleche` crate for the options and helpers.
 #[proc_macro_attribute]
 pub fn fleche(attr: TokenStream, item: TokenStream) -> TokenStream {
-    expand::expand(attr.into(), item.into())
-        .unwrap_or_else(syn::Error::into_compile_error)
-        .into()
+    let item = proc_macro2::TokenStream::from(item);
+    match expand::expand(attr.into(), item.clone()) {
+        Ok(tokens) => tokens.into(),
+        // Keep the item as written next to the error, so that its callers
+        // do not add "cannot find function" errors to the real one.
+        Err(e) => {
+            let mut tokens = e.into_compile_error();
+            tokens.extend(item);
+            tokens.into()
+        }
+    }
 }

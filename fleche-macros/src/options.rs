@@ -100,7 +100,10 @@ fn parse_isolate(meta: &ParseNestedMeta<'_>) -> syn::Result<Isolate> {
         "chdir" => Ok(Isolate::Chdir),
         other => Err(syn::Error::new(
             lit.span(),
-            format!("isolate must be \"scratch\" or \"chdir\", not {other:?}"),
+            format!(
+                "the #[fleche] option `isolate` takes no value (a scratch directory), \
+                 \"scratch\" or \"chdir\"; not {other:?}"
+            ),
         )),
     }
 }

@@ -10,7 +10,10 @@ use fleche::memory::MemoryStore;
 use fleche::{Cache, CallStore, Claim, ClaimPolicy, Owner, fleche};
 
 fn cache_on(store: &Arc<MemoryStore>, ttl: Duration, wait: Duration) -> Cache {
-    Cache::builder(store.clone(), store.clone()).claims(ClaimPolicy::Always).claim_timing(ttl, wait).build()
+    Cache::builder(store.clone(), store.clone())
+        .claims(ClaimPolicy::Always)
+        .claim_timing(ttl, wait)
+        .build()
 }
 
 static WAIT_RUNS: AtomicUsize = AtomicUsize::new(0);
@@ -28,7 +31,13 @@ async fn a_live_claim_makes_others_wait_for_the_result() {
     let store = Arc::new(MemoryStore::new());
     let key = waited_for::digest(&1);
     let other = Owner::new();
-    assert!(store.claim(key, &other, Duration::from_secs(60)).await.unwrap().is_acquired());
+    assert!(
+        store
+            .claim(key, &other, Duration::from_secs(60))
+            .await
+            .unwrap()
+            .is_acquired()
+    );
 
     let waiter_cache = cache_on(&store, Duration::from_secs(60), Duration::from_secs(60));
     let started = Instant::now();
@@ -37,13 +46,19 @@ async fn a_live_claim_makes_others_wait_for_the_result() {
     // The "other worker" computes (through a cache that does not claim),
     // stores, and releases.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let other_cache = Cache::builder(store.clone(), store.clone()).claims(ClaimPolicy::Never).build();
+    let other_cache = Cache::builder(store.clone(), store.clone())
+        .claims(ClaimPolicy::Never)
+        .build();
     assert_eq!(fleche::with_cache(other_cache, || waited_for(1)), 2);
     assert!(store.release(key, &other).await.unwrap());
 
     assert_eq!(waiter.join().unwrap(), 2);
     assert!(started.elapsed() >= Duration::from_millis(200));
-    assert_eq!(WAIT_RUNS.load(Ordering::SeqCst), 1, "the waiter must not compute");
+    assert_eq!(
+        WAIT_RUNS.load(Ordering::SeqCst),
+        1,
+        "the waiter must not compute"
+    );
 }
 
 static TAKEOVER_RUNS: AtomicUsize = AtomicUsize::new(0);
@@ -61,18 +76,38 @@ async fn an_expired_claim_is_taken_over_and_released_after() {
     let store = Arc::new(MemoryStore::new());
     let key = taken_over::digest(&5);
     let crashed = Owner::new();
-    assert!(store.claim(key, &crashed, Duration::from_millis(100)).await.unwrap().is_acquired());
+    assert!(
+        store
+            .claim(key, &crashed, Duration::from_millis(100))
+            .await
+            .unwrap()
+            .is_acquired()
+    );
 
     let cache = cache_on(&store, Duration::from_secs(10), Duration::from_secs(60));
     let started = Instant::now();
-    let got = tokio::task::spawn_blocking(move || fleche::with_cache(cache, || taken_over(5))).await.unwrap();
+    let got = tokio::task::spawn_blocking(move || fleche::with_cache(cache, || taken_over(5)))
+        .await
+        .unwrap();
     assert_eq!(got, 10);
-    assert!(started.elapsed() >= Duration::from_millis(90), "it waited for the lease to run out");
+    assert!(
+        started.elapsed() >= Duration::from_millis(90),
+        "it waited for the lease to run out"
+    );
     assert_eq!(TAKEOVER_RUNS.load(Ordering::SeqCst), 1);
 
     let next = Owner::new();
-    assert_eq!(store.claim(key, &next, Duration::from_secs(1)).await.unwrap(), Claim::Acquired { took_over: false });
-    assert!(!store.release(key, &crashed).await.unwrap(), "the crashed owner can no longer release");
+    assert_eq!(
+        store
+            .claim(key, &next, Duration::from_secs(1))
+            .await
+            .unwrap(),
+        Claim::Acquired { took_over: false }
+    );
+    assert!(
+        !store.release(key, &crashed).await.unwrap(),
+        "the crashed owner can no longer release"
+    );
 }
 
 #[fleche]
@@ -88,11 +123,19 @@ async fn the_lease_is_renewed_while_the_body_runs() {
     let store = Arc::new(MemoryStore::new());
     let cache = cache_on(&store, Duration::from_millis(300), Duration::from_secs(60));
     let key = long_running::digest(&9);
-    let worker = tokio::spawn(fleche::Scope::current().with_cache(cache).run_async(long_running(9)));
+    let worker = tokio::spawn(
+        fleche::Scope::current()
+            .with_cache(cache)
+            .run_async(long_running(9)),
+    );
 
     tokio::time::sleep(Duration::from_millis(600)).await; // two TTLs later
     let intruder = Owner::new();
-    match store.claim(key, &intruder, Duration::from_secs(1)).await.unwrap() {
+    match store
+        .claim(key, &intruder, Duration::from_secs(1))
+        .await
+        .unwrap()
+    {
         Claim::Held { .. } => {}
         other => panic!("the lease expired while the body ran: {other:?}"),
     }
@@ -113,16 +156,32 @@ async fn waiting_is_bounded() {
     let store = Arc::new(MemoryStore::new());
     let key = impatient::digest(&1);
     let holder = Owner::new();
-    assert!(store.claim(key, &holder, Duration::from_secs(60)).await.unwrap().is_acquired());
+    assert!(
+        store
+            .claim(key, &holder, Duration::from_secs(60))
+            .await
+            .unwrap()
+            .is_acquired()
+    );
     let cache = cache_on(&store, Duration::from_secs(10), Duration::from_millis(300));
     let started = Instant::now();
-    let got = tokio::task::spawn_blocking(move || fleche::with_cache(cache, || impatient(1))).await.unwrap();
+    let got = tokio::task::spawn_blocking(move || fleche::with_cache(cache, || impatient(1)))
+        .await
+        .unwrap();
     assert_eq!(got, 1);
     let waited = started.elapsed();
-    assert!(waited >= Duration::from_millis(300), "gave up too early: {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(300),
+        "gave up too early: {waited:?}"
+    );
     assert_eq!(IMPATIENT_RUNS.load(Ordering::SeqCst), 1);
     // The holder's claim is untouched.
-    assert!(store.renew(key, &holder, Duration::from_secs(60)).await.unwrap());
+    assert!(
+        store
+            .renew(key, &holder, Duration::from_secs(60))
+            .await
+            .unwrap()
+    );
 }
 
 static PANIC_RUNS: AtomicUsize = AtomicUsize::new(0);
@@ -142,10 +201,16 @@ async fn a_panicking_body_releases_its_claim() {
     let store = Arc::new(MemoryStore::new());
     let cache = cache_on(&store, Duration::from_secs(60), Duration::from_secs(60));
     let c = cache.clone();
-    let first = tokio::task::spawn_blocking(move || fleche::with_cache(c, || panics_first(3))).await;
+    let first =
+        tokio::task::spawn_blocking(move || fleche::with_cache(c, || panics_first(3))).await;
     assert!(first.is_err());
     let started = Instant::now();
-    let second = tokio::task::spawn_blocking(move || fleche::with_cache(cache, || panics_first(3))).await.unwrap();
+    let second = tokio::task::spawn_blocking(move || fleche::with_cache(cache, || panics_first(3)))
+        .await
+        .unwrap();
     assert_eq!(second, 3);
-    assert!(started.elapsed() < Duration::from_secs(10), "waited for the lease of a dead body");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "waited for the lease of a dead body"
+    );
 }

@@ -33,7 +33,11 @@ fn thirty_two_threads_and_thirty_two_tasks_run_the_body_once() {
     let bound = fleche::with_cache(cache.clone(), || fleche::bind(slow_sync));
     let barrier = Arc::new(std::sync::Barrier::new(64));
 
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap();
     let mut threads = Vec::new();
     for _ in 0..32 {
         let (bound, barrier) = (bound.clone(), barrier.clone());
@@ -62,15 +66,23 @@ fn thirty_two_threads_and_thirty_two_tasks_run_the_body_once() {
     for t in tasks {
         assert_eq!(rt.block_on(t).unwrap(), 70);
     }
-    assert_eq!(RUNS.load(Ordering::SeqCst), 1, "the body ran more than once");
+    assert_eq!(
+        RUNS.load(Ordering::SeqCst),
+        1,
+        "the body ran more than once"
+    );
     fleche::with_cache(cache, || assert_eq!(slow_sync::load(&7).unwrap(), Some(70)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn thirty_two_async_tasks_share_one_run() {
     let cache = fleche::open("memory://").unwrap();
-    let bound = fleche::Scope::current().with_cache(cache).run(|| fleche::bind(slow_async));
-    let tasks: Vec<_> = (0..32).map(|_| tokio::spawn(bound.call_async((3,)))).collect();
+    let bound = fleche::Scope::current()
+        .with_cache(cache)
+        .run(|| fleche::bind(slow_async));
+    let tasks: Vec<_> = (0..32)
+        .map(|_| tokio::spawn(bound.call_async((3,))))
+        .collect();
     for t in tasks {
         assert_eq!(t.await.unwrap(), 30);
     }
@@ -92,12 +104,20 @@ fn bound_plain_function_on_rayon() {
     let cache = fleche::open("memory://").unwrap();
     let pipeline = |x: u64| step(x) * 3;
     let bound = fleche::with_cache(cache.clone(), || fleche::bind(pipeline));
-    let out: Vec<u64> = (0..100u64).into_par_iter().map(|x| bound.call((x,))).collect();
+    let out: Vec<u64> = (0..100u64)
+        .into_par_iter()
+        .map(|x| bound.call((x,)))
+        .collect();
     assert_eq!(out, (0..100u64).map(|x| (x + 1) * 3).collect::<Vec<_>>());
-    let again: Vec<u64> = (0..100u64).into_par_iter().map(|x| bound.call((x,))).collect();
+    let again: Vec<u64> = (0..100u64)
+        .into_par_iter()
+        .map(|x| bound.call((x,)))
+        .collect();
     assert_eq!(again, out);
     assert_eq!(PIPE_RUNS.load(Ordering::SeqCst), 100);
-    fleche::with_cache(cache, || assert!((0..100u64).all(|x| step::contains(&x).unwrap())));
+    fleche::with_cache(cache, || {
+        assert!((0..100u64).all(|x| step::contains(&x).unwrap()))
+    });
 }
 
 #[fleche]
@@ -111,9 +131,15 @@ fn doubled(x: u64) -> u64 {
 fn sync_function_inside_runtimes() {
     for multi in [true, false] {
         let rt = if multi {
-            tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap()
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .unwrap()
         } else {
-            tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
         };
         let cache = fleche::open("memory://").unwrap();
         let scope = fleche::Scope::current().with_cache(cache.clone());
@@ -140,11 +166,14 @@ async fn scopes_nest_and_restore() {
             assert!(fleche::current_cache().unwrap().same_as(&outer));
             // A thread scope entered inside the task is innermost.
             inner_scope.run(|| assert!(fleche::current_cache().unwrap().same_as(&inner)));
-            inner_scope.run_async(async { assert!(fleche::current_cache().unwrap().same_as(&inner)) }).await;
+            inner_scope
+                .run_async(async { assert!(fleche::current_cache().unwrap().same_as(&inner)) })
+                .await;
             assert!(fleche::current_cache().unwrap().same_as(&outer));
         })
         .await;
     // A task scope entered inside a thread scope is innermost.
-    let rt_check = outer_scope.run(|| inner_scope.run_async(async { fleche::current_cache().unwrap() }));
+    let rt_check =
+        outer_scope.run(|| inner_scope.run_async(async { fleche::current_cache().unwrap() }));
     assert!(rt_check.await.same_as(&inner));
 }

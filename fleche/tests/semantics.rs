@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use fleche::memory::MemoryStore;
 use fleche::{
-    Bytes, Cache, CallRecord, CallStore, Capabilities, Digest, ErrorKind, Order, Query, StoreError, ValueRef,
-    ValueStore, async_trait, fleche,
+    Bytes, Cache, CallRecord, CallStore, Capabilities, Digest, ErrorKind, Order, Query, StoreError,
+    ValueRef, ValueStore, async_trait, fleche,
 };
 use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
@@ -22,7 +22,11 @@ static RESULT_RUNS: AtomicUsize = AtomicUsize::new(0);
 #[fleche]
 fn checked_div(a: i64, b: i64) -> Result<i64, String> {
     RESULT_RUNS.fetch_add(1, Ordering::SeqCst);
-    if b == 0 { Err("division by zero".into()) } else { Ok(a / b) }
+    if b == 0 {
+        Err("division by zero".into())
+    } else {
+        Ok(a / b)
+    }
 }
 
 #[test]
@@ -31,7 +35,11 @@ fn errors_are_returned_never_stored() {
     fleche::with_cache(cache, || {
         assert!(checked_div(1, 0).is_err());
         assert!(checked_div(1, 0).is_err());
-        assert_eq!(RESULT_RUNS.load(Ordering::SeqCst), 2, "an error must not be cached");
+        assert_eq!(
+            RESULT_RUNS.load(Ordering::SeqCst),
+            2,
+            "an error must not be cached"
+        );
         assert_eq!(store.call_count(), 0);
         assert_eq!(checked_div(9, 3), Ok(3));
         assert_eq!(checked_div(9, 3), Ok(3));
@@ -55,7 +63,11 @@ fn small_results_inline_large_ones_in_the_value_store() {
         big(10);
         assert_eq!(store.value_count(), 0, "a small result lives in the record");
         big(100_000);
-        assert_eq!(store.value_count(), 1, "a large result goes to the value store");
+        assert_eq!(
+            store.value_count(),
+            1,
+            "a large result goes to the value store"
+        );
         assert_eq!(big(100_000).len(), 100_000);
         assert_eq!(BIG_RUNS.load(Ordering::SeqCst), 2);
     });
@@ -92,12 +104,16 @@ async fn damaged_entries_are_misses_and_get_repaired() {
 
     // 2. A value in the value store altered behind the cache's back.
     let rec = CallStore::get(&*store, large).await.unwrap().unwrap();
-    ValueStore::put(&*store, rec.result.digest, Bytes::from(vec![0u8; 10])).await.unwrap();
+    ValueStore::put(&*store, rec.result.digest, Bytes::from(vec![0u8; 10]))
+        .await
+        .unwrap();
     assert_eq!(scope.run(|| damaged(100_000)).len(), 100_000);
     assert_eq!(runs(), 4);
 
     // 3. A record pointing at a value that is gone.
-    ValueStore::delete(&*store, rec.result.digest).await.unwrap();
+    ValueStore::delete(&*store, rec.result.digest)
+        .await
+        .unwrap();
     assert_eq!(scope.run(|| damaged(100_000)).len(), 100_000);
     assert_eq!(runs(), 5);
     assert_eq!(scope.run(|| damaged(100_000)).len(), 100_000);
@@ -107,11 +123,17 @@ async fn damaged_entries_are_misses_and_get_repaired() {
     // without a version bump).
     let text = fleche::codec::encode(&"not bytes").unwrap();
     let mut rec = CallStore::get(&*store, small).await.unwrap().unwrap();
-    rec.result = ValueRef { digest: Digest::of(&text), inline: Some(text.into()) };
+    rec.result = ValueRef {
+        digest: Digest::of(&text),
+        inline: Some(text.into()),
+    };
     CallStore::put(&*store, rec).await.unwrap();
     assert_eq!(scope.run(|| damaged(8)), vec![1u8; 8]);
     assert_eq!(runs(), 6);
-    assert_eq!(cache.get::<Vec<u8>>(small).await.unwrap(), Some(vec![1u8; 8]));
+    assert_eq!(
+        cache.get::<Vec<u8>>(small).await.unwrap(),
+        Some(vec![1u8; 8])
+    );
 }
 
 /// A store that fails on demand, to test fail-open and strict mode.
@@ -124,7 +146,11 @@ struct Flaky {
 impl Flaky {
     fn check(&self) -> Result<(), StoreError> {
         if self.down.load(Ordering::SeqCst) {
-            Err(StoreError::new(ErrorKind::Unavailable, "flaky", "server is down"))
+            Err(StoreError::new(
+                ErrorKind::Unavailable,
+                "flaky",
+                "server is down",
+            ))
         } else {
             Ok(())
         }
@@ -171,12 +197,21 @@ fn store_failures_run_uncached_by_default_and_fail_in_strict_mode() {
     flaky.down.store(true, Ordering::SeqCst);
     assert_eq!(fleche::with_cache(lenient.clone(), || flaky_square(4)), 16);
     assert_eq!(fleche::with_cache(lenient.clone(), || flaky_square(4)), 16);
-    assert_eq!(FLAKY_RUNS.load(Ordering::SeqCst), 2, "ran uncached while the store was down");
+    assert_eq!(
+        FLAKY_RUNS.load(Ordering::SeqCst),
+        2,
+        "ran uncached while the store was down"
+    );
 
     let s = strict.clone();
-    let strict_call = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fleche::with_cache(s, || flaky_square(4))));
+    let strict_call = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        fleche::with_cache(s, || flaky_square(4))
+    }));
     let msg = *strict_call.unwrap_err().downcast::<String>().unwrap();
-    assert!(msg.contains("strict mode") && msg.contains("server is down"), "{msg}");
+    assert!(
+        msg.contains("strict mode") && msg.contains("server is down"),
+        "{msg}"
+    );
     let err = fleche::with_cache(strict.clone(), || flaky_square::contains(&4)).unwrap_err();
     assert!(err.to_string().contains("flaky: unavailable"), "{err}");
 
@@ -204,7 +239,10 @@ fn takes_unencodable(_x: Unencodable, y: u64) -> u64 {
 #[test]
 fn unencodable_arguments_run_uncached() {
     let (store, cache) = memory_cache();
-    assert_eq!(fleche::with_cache(cache, || takes_unencodable(Unencodable, 5)), 5);
+    assert_eq!(
+        fleche::with_cache(cache, || takes_unencodable(Unencodable, 5)),
+        5
+    );
     assert_eq!(store.call_count(), 0);
 }
 
@@ -243,7 +281,11 @@ fn name_and_version_define_the_entry() {
     let (_, cache) = memory_cache();
     fleche::with_cache(cache, || {
         assert_eq!(v1::versioned(1), 1);
-        assert_eq!(v2::versioned(1), 1001, "a new version does not see old results");
+        assert_eq!(
+            v2::versioned(1),
+            1001,
+            "a new version does not see old results"
+        );
         assert_eq!(moved::versioned(1), 1, "the explicit name survives a move");
         assert_eq!(VERSIONED.load(Ordering::SeqCst), 2);
         assert_eq!(v1::versioned::digest(&1), moved::versioned::digest(&1));
@@ -266,7 +308,11 @@ fn unhashed(x: u64) -> u64 {
 fn hash_code_puts_the_code_in_the_key() {
     assert!(hashed::spec().code().is_some());
     assert!(unhashed::spec().code().is_none());
-    assert!(unhashed::spec().name().ends_with("semantics::unhashed"), "{}", unhashed::spec().name());
+    assert!(
+        unhashed::spec().name().ends_with("semantics::unhashed"),
+        "{}",
+        unhashed::spec().name()
+    );
 }
 
 static RERUNS: AtomicUsize = AtomicUsize::new(0);
@@ -284,7 +330,11 @@ fn rerun_recomputes_and_overwrites() {
         assert_eq!(counted(0), first);
         let second = counted::rerun(0);
         assert_ne!(second, first);
-        assert_eq!(counted(0), second, "the rerun's result replaced the old one");
+        assert_eq!(
+            counted(0),
+            second,
+            "the rerun's result replaced the old one"
+        );
         assert_eq!(counted::load(&0).unwrap(), Some(second));
     });
 }
@@ -318,7 +368,10 @@ impl fleche::metadata::MetadataProvider for Commit {
 #[tokio::test]
 async fn metadata_and_queries() {
     let (_, cache) = memory_cache();
-    let p = |steps| Params { steps, label: "a".into() };
+    let p = |steps| Params {
+        steps,
+        label: "a".into(),
+    };
     let before = fleche::Timestamp::now();
     fleche::Scope::current()
         .with_cache(cache.clone())
@@ -334,26 +387,73 @@ async fn metadata_and_queries() {
 
     let all = simulate::query();
     assert_eq!(cache.count(&all).await.unwrap(), 3);
-    assert_eq!(cache.count(&all.clone().arg("seed", &1u64)).await.unwrap(), 2);
-    assert_eq!(cache.count(&all.clone().arg("params", &p(3))).await.unwrap(), 1);
-    assert_eq!(cache.count(&all.clone().metadata("tags.project", "demo")).await.unwrap(), 2);
-    assert_eq!(cache.count(&all.clone().metadata("git.commit", "abc123")).await.unwrap(), 2);
-    assert_eq!(cache.count(&all.clone().created_after(middle)).await.unwrap(), 1);
-    assert_eq!(cache.count(&all.clone().created_before(middle)).await.unwrap(), 2);
-    assert_eq!(cache.count(&all.clone().created_before(before)).await.unwrap(), 0);
-    assert_eq!(cache.count(&Query::new().function("nope")).await.unwrap(), 0);
+    assert_eq!(
+        cache.count(&all.clone().arg("seed", &1u64)).await.unwrap(),
+        2
+    );
+    assert_eq!(
+        cache
+            .count(&all.clone().arg("params", &p(3)))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        cache
+            .count(&all.clone().metadata("tags.project", "demo"))
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        cache
+            .count(&all.clone().metadata("git.commit", "abc123"))
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        cache
+            .count(&all.clone().created_after(middle))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        cache
+            .count(&all.clone().created_before(middle))
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        cache
+            .count(&all.clone().created_before(before))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        cache.count(&Query::new().function("nope")).await.unwrap(),
+        0
+    );
 
     let newest = cache.latest(&all).await.unwrap().unwrap();
     assert_eq!(newest.value::<f64>().await.unwrap(), Some(6.0));
     let oldest = cache.oldest(&all).await.unwrap().unwrap();
     assert_eq!(oldest.value::<f64>().await.unwrap(), Some(1.0));
-    let limited: Vec<_> = futures::TryStreamExt::try_collect::<Vec<_>>(cache.query(&all.clone().order(Order::NewestFirst).limit(2)))
-        .await
-        .unwrap();
+    let limited: Vec<_> = futures::TryStreamExt::try_collect::<Vec<_>>(
+        cache.query(&all.clone().order(Order::NewestFirst).limit(2)),
+    )
+    .await
+    .unwrap();
     assert_eq!(limited.len(), 2);
 
     let rec = oldest.record();
-    assert_eq!(rec.args.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(), ["params", "seed"]);
+    assert_eq!(
+        rec.args.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(),
+        ["params", "seed"]
+    );
     let runtime = &rec.metadata["runtime"];
     assert!(runtime["wall_s"].as_f64().unwrap() >= 0.0);
     assert!(runtime["cpu_s"].as_f64().is_some());
@@ -382,7 +482,10 @@ fn isolated(name: String) -> (String, bool) {
 fn isolated_chdir(name: String) -> String {
     std::fs::write(&name, b"side effect in cwd").unwrap();
     let cwd = std::env::current_dir().unwrap().canonicalize().unwrap();
-    let scratch = fleche::isolate::scratch_dir().unwrap().canonicalize().unwrap();
+    let scratch = fleche::isolate::scratch_dir()
+        .unwrap()
+        .canonicalize()
+        .unwrap();
     assert_eq!(cwd, scratch, "the body runs in its scratch directory");
     assert!(std::path::Path::new(&name).exists());
     cwd.display().to_string()
@@ -394,10 +497,12 @@ fn isolated_runs_get_fresh_directories_that_are_removed() {
     let cwd_before = std::env::current_dir().unwrap();
     let bound = fleche::with_cache(cache, || fleche::bind(isolated));
     let results: Vec<(String, bool)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..8).map(|i| {
-            let bound = bound.clone();
-            s.spawn(move || bound.call((format!("file{i}"),)))
-        }).collect();
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                let bound = bound.clone();
+                s.spawn(move || bound.call((format!("file{i}"),)))
+            })
+            .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     let mut dirs: Vec<_> = results.iter().map(|(d, _)| d.clone()).collect();
@@ -405,19 +510,28 @@ fn isolated_runs_get_fresh_directories_that_are_removed() {
     dirs.sort();
     dirs.dedup();
     assert_eq!(dirs.len(), 8, "each run had its own directory");
-    assert!(dirs.iter().all(|d| !std::path::Path::new(d).exists()), "scratch directories are removed");
+    assert!(
+        dirs.iter().all(|d| !std::path::Path::new(d).exists()),
+        "scratch directories are removed"
+    );
     assert!(fleche::isolate::scratch_dir().is_none());
 
     let bound = bound.scope().run(|| fleche::bind(isolated_chdir));
     let dirs: Vec<String> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..4).map(|i| {
-            let bound = bound.clone();
-            s.spawn(move || bound.call((format!("c{i}"),)))
-        }).collect();
+        let handles: Vec<_> = (0..4)
+            .map(|i| {
+                let bound = bound.clone();
+                s.spawn(move || bound.call((format!("c{i}"),)))
+            })
+            .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     assert!(dirs.iter().all(|d| !std::path::Path::new(d).exists()));
-    assert_eq!(std::env::current_dir().unwrap(), cwd_before, "the working directory is restored");
+    assert_eq!(
+        std::env::current_dir().unwrap(),
+        cwd_before,
+        "the working directory is restored"
+    );
 }
 
 #[test]
@@ -431,10 +545,17 @@ fn scope_config_travels_and_reopens_the_same_store() {
     assert_eq!(reopened.tags()["run"], "42");
     let c = reopened.cache().unwrap();
     assert_eq!(c.options().inline_limit, 100);
-    assert_eq!(format!("{:?}", c.values()), format!("{:?}", cache.values()), "memory://NAME reopens the same store");
+    assert_eq!(
+        format!("{:?}", c.values()),
+        format!("{:?}", cache.values()),
+        "memory://NAME reopens the same store"
+    );
 
     let (_, raw) = memory_cache();
-    let err = fleche::Scope::current().with_cache(raw).to_config().unwrap_err();
+    let err = fleche::Scope::current()
+        .with_cache(raw)
+        .to_config()
+        .unwrap_err();
     assert!(err.to_string().contains("cannot be reopened"), "{err}");
 }
 
@@ -442,11 +563,18 @@ fn scope_config_travels_and_reopens_the_same_store() {
 /// `FLECHE_CACHE` set; returns (success, output).
 fn child_with_cache_env(test: &str, url: &str) -> (bool, String) {
     let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", test, "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            test,
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("FLECHE_CACHE", url)
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.success(), text)
 }
 
@@ -467,11 +595,18 @@ fn child_uses_default_cache() {
 
 #[test]
 fn default_cache_comes_from_fleche_cache() {
-    let (ok, out) = child_with_cache_env("child_uses_default_cache", "memory://from-env?strict=true");
+    let (ok, out) =
+        child_with_cache_env("child_uses_default_cache", "memory://from-env?strict=true");
     assert!(ok, "{out}");
-    assert!(out.contains("default cache url: memory://from-env?strict=true"), "{out}");
+    assert!(
+        out.contains("default cache url: memory://from-env?strict=true"),
+        "{out}"
+    );
 
     let (ok, out) = child_with_cache_env("child_uses_default_cache", "memry:/oops");
     assert!(!ok);
-    assert!(out.contains("cannot open cache memry:/oops") && out.contains("$FLECHE_CACHE"), "{out}");
+    assert!(
+        out.contains("cannot open cache memry:/oops") && out.contains("$FLECHE_CACHE"),
+        "{out}"
+    );
 }

@@ -1,0 +1,1 @@
+//! Runnable examples of fleche; see the examples/ directory.

@@ -1,0 +1,6 @@
+#[fleche::fleche]
+const fn f(x: u64) -> u64 {
+    x
+}
+
+fn main() {}

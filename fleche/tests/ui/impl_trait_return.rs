@@ -1,0 +1,6 @@
+#[fleche::fleche]
+fn f(x: u64) -> impl std::fmt::Display {
+    x
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[fleche::fleche]
+struct S {
+    x: u64,
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[fleche::fleche(verison = 2)]
+fn f(x: u64) -> u64 {
+    x
+}
+
+fn main() {}
