@@ -117,6 +117,12 @@ impl Scope {
         }
     }
 
+    /// Binds `f` to this scope (see [`bind`]), resolving the default cache
+    /// now if the scope has none.
+    pub fn bind<F>(&self, f: F) -> Bound<F> {
+        self.run(|| bind(f))
+    }
+
     /// Runs `f` on this thread with this scope active; the previous scope
     /// comes back afterwards, even if `f` panics.
     pub fn run<R>(&self, f: impl FnOnce() -> R) -> R {

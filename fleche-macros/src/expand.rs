@@ -206,6 +206,30 @@ fn turbofish(func: &ItemFn) -> TokenStream {
     }
 }
 
+/// Key entries for the generic parameters: `parse::<u8>("300")` and
+/// `parse::<u16>("300")` are different calls even though their arguments
+/// are equal. A type parameter `T` enters the key as a pseudo-argument
+/// named `<T>` whose value is `std::any::type_name::<T>()`; a const
+/// parameter `N` as `<N>` with its value. Lifetimes do not matter.
+fn generic_params_in_key(func: &ItemFn, rt: &TokenStream) -> Vec<TokenStream> {
+    func.sig
+        .generics
+        .params
+        .iter()
+        .filter_map(|p| match p {
+            GenericParam::Type(t) => {
+                let (id, name) = (&t.ident, format!("<{}>", t.ident));
+                Some(quote!((#name, #rt::arg_digest(::core::any::type_name::<#id>()))))
+            }
+            GenericParam::Const(c) => {
+                let (id, name) = (&c.ident, format!("<{}>", c.ident));
+                Some(quote!((#name, #rt::arg_digest(&#id))))
+            }
+            GenericParam::Lifetime(_) => None,
+        })
+        .collect()
+}
+
 /// The spans of the first and last tokens of `tokens`: tokens spanned at
 /// these two make the compiler underline all of `tokens` (a single span
 /// would cover only the first token on stable).
@@ -290,8 +314,13 @@ fn generate(func: &ItemFn, args: &[Arg], options: &Options) -> TokenStream {
             })
             .collect()
     };
-    let digests = digest_of(false);
-    let digests_by_ref = digest_of(true);
+    let type_params = generic_params_in_key(func, &rt);
+    let n_keyed = n_keyed + type_params.len();
+    let digests: Vec<TokenStream> = digest_of(false)
+        .into_iter()
+        .chain(type_params.iter().cloned())
+        .collect();
+    let digests_by_ref: Vec<TokenStream> = digest_of(true).into_iter().chain(type_params).collect();
 
     let name_expr = match &options.name {
         Some(lit) => quote!(#lit),

@@ -37,13 +37,18 @@
 //! | `isolate = "chdir"` | as `isolate`, and the working directory is changed to it; such runs are serialized in the process |
 //! | `crate = "path"` | where the `fleche` crate is, if renamed |
 //!
-//! Next to `fn square` the attribute makes a module `square` of helpers that
-//! do not run the body: `square::digest(&x)` (the call key),
-//! `square::contains(&x)`, `square::load(&x)`, `square::query()`,
-//! `square::spec()`, and `square::rerun(x)` which runs the body even on a hit.
-//! For an `async fn` the helpers that touch the store are `async` too.
+//! Next to `fn square` the attribute makes an empty `enum square {}` whose
+//! associated functions are helpers that do not run the body:
+//! `square::digest(&x)` (the call key), `square::contains(&x)`,
+//! `square::load(&x)`, `square::query()`, `square::spec()`, and
+//! `square::rerun(x)`, which runs the body even on a hit. For an `async fn`
+//! the helpers that touch the store are `async` too. For a generic function
+//! the type goes on the helper: `parse::load::<u16>(&text)`.
 //!
-//! Functions returning `Result<T, E>` cache only `Ok(T)`.
+//! Functions returning `Result<T, E>` cache only `Ok(T)`. The type and const
+//! parameters of a generic function are part of its key (as pseudo-arguments
+//! `<T>` holding `std::any::type_name::<T>()`), so `parse::<u8>` and
+//! `parse::<u16>` never share results. Methods (`self`) are not supported.
 //!
 //! ## Which cache
 //!

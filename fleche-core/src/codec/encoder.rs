@@ -383,6 +383,14 @@ impl<'a, S: Sink> SeqEncoder<'a, S> {
     }
 
     fn finish(self) -> Result<(), CodecError> {
+        // An announced length must be kept, whether the elements went to an
+        // array (`Direct`) or are still gathered as a byte string (`Bytes`).
+        if self.len.is_some_and(|n| n != self.count) {
+            return Err(CodecError::Encode(format!(
+                "sequence announced {:?} elements but gave {}",
+                self.len, self.count
+            )));
+        }
         match self.mode {
             SeqMode::Bytes(gathered) if self.count == 0 => {
                 debug_assert!(gathered.is_empty());
@@ -393,15 +401,7 @@ impl<'a, S: Sink> SeqEncoder<'a, S> {
                 head(self.sink, MAJOR_ARRAY, self.count as u64);
                 self.sink.put(&buf);
             }
-            SeqMode::Direct => {
-                if Some(self.count) != self.len {
-                    return Err(CodecError::Encode(format!(
-                        "sequence announced {:?} elements but gave {}",
-                        self.len, self.count
-                    )));
-                }
-            }
-            SeqMode::Tag { .. } => {}
+            SeqMode::Direct | SeqMode::Tag { .. } => {}
         }
         Ok(())
     }
