@@ -68,8 +68,13 @@ mod tests {
         let claims = Claims::default();
         let key = Digest::of(b"k");
         let (a, b) = (Owner::new(), Owner::new());
-        assert_eq!(claims.claim(key, &a, Duration::from_secs(10)), Claim::Acquired { took_over: false });
-        assert!(matches!(claims.claim(key, &b, Duration::from_secs(10)), Claim::Held { holder, .. } if holder == a));
+        assert_eq!(
+            claims.claim(key, &a, Duration::from_secs(10)),
+            Claim::Acquired { took_over: false }
+        );
+        assert!(
+            matches!(claims.claim(key, &b, Duration::from_secs(10)), Claim::Held { holder, .. } if holder == a)
+        );
         assert!(!claims.renew(key, &b, Duration::from_secs(10)));
         assert!(!claims.release(key, &b));
         assert!(claims.renew(key, &a, Duration::from_secs(10)));
@@ -82,10 +87,20 @@ mod tests {
         let claims = Claims::default();
         let key = Digest::of(b"k");
         let (a, b) = (Owner::new(), Owner::new());
-        assert!(claims.claim(key, &a, Duration::from_millis(1)).is_acquired());
+        assert!(
+            claims
+                .claim(key, &a, Duration::from_millis(1))
+                .is_acquired()
+        );
         std::thread::sleep(Duration::from_millis(5));
-        assert_eq!(claims.claim(key, &b, Duration::from_secs(10)), Claim::Acquired { took_over: true });
-        assert!(!claims.renew(key, &a, Duration::from_secs(10)), "the old owner lost it");
+        assert_eq!(
+            claims.claim(key, &b, Duration::from_secs(10)),
+            Claim::Acquired { took_over: true }
+        );
+        assert!(
+            !claims.renew(key, &a, Duration::from_secs(10)),
+            "the old owner lost it"
+        );
     }
 
     #[test]
@@ -94,6 +109,9 @@ mod tests {
         let key = Digest::of(b"k");
         let a = Owner::new();
         assert!(claims.claim(key, &a, Duration::from_secs(1)).is_acquired());
-        assert_eq!(claims.claim(key, &a, Duration::from_secs(1)), Claim::Acquired { took_over: false });
+        assert_eq!(
+            claims.claim(key, &a, Duration::from_secs(1)),
+            Claim::Acquired { took_over: false }
+        );
     }
 }
