@@ -224,9 +224,10 @@ pub fn default_cache() -> Result<Cache, Error> {
 ///
 /// let store = Arc::new(MemoryStore::new());
 /// let cache = Cache::new(store.clone(), store);
-/// let bound = Scope::current().with_cache(cache.clone()).run(|| bind(|x: u32| {
-///     Scope::current().cache().unwrap().same_as(&cache) && x == 1
-/// }));
+/// let expected = cache.clone();
+/// let bound = Scope::current().with_cache(cache).bind(move |x: u32| {
+///     Scope::current().cache().unwrap().same_as(&expected) && x == 1
+/// });
 /// let ok = std::thread::spawn(move || bound.call((1,))).join().unwrap();
 /// assert!(ok);
 /// ```

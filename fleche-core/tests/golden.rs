@@ -4,7 +4,7 @@
 //! format changed: that must be deliberate, versioned (RECORD_FORMAT /
 //! CALL_KEY_CONTEXT) and in CHANGELOG.md.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use fleche_core::{
     ArgDigest, CALL_KEY_CONTEXT, CallRecord, CodecError, Digest, FnSpec, Metadata, RECORD_FORMAT,
@@ -94,12 +94,49 @@ fn value_digests_are_pinned() {
         "83010203",
         "ae95735439e543cd063b7692a40da8df2c0a94b8d81dc190166bbeddaa8a01f4",
     );
+    // A Vec<u8> is an array of integers (24 and up take two bytes each);
+    // only explicit byte types (serde_bytes, bytes::Bytes) are byte strings.
     let all_bytes: Vec<u8> = (0..=255).collect();
     pin(
         "Vec<u8> 0..=255",
         &all_bytes,
+        concat!(
+            "990100", // array of 256 elements, then 0..=23 in one byte each
+            "000102030405060708090a0b0c0d0e0f1011121314151617",
+            "18181819181a181b181c181d181e181f1820182118221823182418251826182718281829182a182b182c182d182e182f18301831183218331834183518361837",
+            "18381839183a183b183c183d183e183f1840184118421843184418451846184718481849184a184b184c184d184e184f18501851185218531854185518561857",
+            "18581859185a185b185c185d185e185f1860186118621863186418651866186718681869186a186b186c186d186e186f18701871187218731874187518761877",
+            "18781879187a187b187c187d187e187f1880188118821883188418851886188718881889188a188b188c188d188e188f18901891189218931894189518961897",
+            "18981899189a189b189c189d189e189f18a018a118a218a318a418a518a618a718a818a918aa18ab18ac18ad18ae18af18b018b118b218b318b418b518b618b7",
+            "18b818b918ba18bb18bc18bd18be18bf18c018c118c218c318c418c518c618c718c818c918ca18cb18cc18cd18ce18cf18d018d118d218d318d418d518d618d7",
+            "18d818d918da18db18dc18dd18de18df18e018e118e218e318e418e518e618e718e818e918ea18eb18ec18ed18ee18ef18f018f118f218f318f418f518f618f7",
+            "18f818f918fa18fb18fc18fd18fe18ff",
+        ),
+        "55b125c4b226c4f49668f060f33b2348128df7381aee8f9d71f55c822c78f732",
+    );
+    pin(
+        "ByteBuf 0..=255",
+        &serde_bytes::ByteBuf::from(all_bytes.clone()),
         &format!("590100{}", hex::encode(&all_bytes)),
         "986776144f2c67ff32deba63c0a51ace8ba5176a0ef4b2b77643c37e1bf5d0fb",
+    );
+    pin(
+        "bytes::Bytes 0..=255",
+        &bytes::Bytes::from(all_bytes.clone()),
+        &format!("590100{}", hex::encode(&all_bytes)),
+        "986776144f2c67ff32deba63c0a51ace8ba5176a0ef4b2b77643c37e1bf5d0fb",
+    );
+    pin(
+        "[1u8, 2, 3, 4]",
+        &[1u8, 2, 3, 4],
+        "8401020304",
+        "4ed66344fe80e3af34306be53a40f2d6d1882921ab2532a8dbc54d2117eb0181",
+    );
+    pin(
+        "(1u8, 200u8)",
+        &(1u8, 200u8),
+        "820118c8",
+        "ad67cbb281f72ea0462505eaa3655ba5c3e66d8f34b663501e14ea975237db81",
     );
     let btree: BTreeMap<&str, u64> = [("a", 1), ("b", 2)].into_iter().collect();
     pin(
@@ -127,6 +164,38 @@ fn value_digests_are_pinned() {
         "f6",
         "61a9bf10f0ffedc7dc77589ae2ab4ca80b006c806e6636e41b60410cd8f0bbc4",
     );
+    // Hash sets: elements sorted by their encodings, whatever the order.
+    pin(
+        "HashSet<u64> {3, 1, 2}",
+        &HashSet::from([3u64, 1, 2]),
+        "83010203",
+        "ae95735439e543cd063b7692a40da8df2c0a94b8d81dc190166bbeddaa8a01f4",
+    );
+    pin(
+        "BTreeSet<u64> {3, 1, 2}",
+        &BTreeSet::from([3u64, 1, 2]),
+        "83010203",
+        "ae95735439e543cd063b7692a40da8df2c0a94b8d81dc190166bbeddaa8a01f4",
+    );
+    pin(
+        "HashSet<String> {\"b\", \"a\", \"cc\"}",
+        &HashSet::from(["b".to_owned(), "a".to_owned(), "cc".to_owned()]),
+        "8361616162626363",
+        "49126e47394bbd0269af7863b1e3b859fa636d705e414aa7383aa4a1f5856082",
+    );
+    // Whatever the insertion order or capacity (so iteration order).
+    for capacity in [0, 3, 64, 4096] {
+        for order in [[3u64, 1, 2], [1, 2, 3], [2, 3, 1]] {
+            let mut set = HashSet::with_capacity(capacity);
+            set.extend(order);
+            pin(
+                "HashSet<u64> {3, 1, 2}",
+                &set,
+                "83010203",
+                "ae95735439e543cd063b7692a40da8df2c0a94b8d81dc190166bbeddaa8a01f4",
+            );
+        }
+    }
     let point = Point {
         x: 1,
         y: -2,

@@ -238,18 +238,38 @@ impl<'a, S: Sink> ser::Serializer for Encoder<'a, S> {
         }
         value.serialize(self)
     }
+    fn collect_seq<I>(self, iter: I) -> Result<(), CodecError>
+    where
+        I: IntoIterator,
+        I::Item: Serialize,
+    {
+        if is_hash_set::<I>() {
+            return sorted_set(self.sink, iter);
+        }
+        let iter = iter.into_iter();
+        let len = match iter.size_hint() {
+            (lo, Some(hi)) if lo == hi => Some(lo),
+            _ => None,
+        };
+        let mut seq = SeqEncoder::new(self.sink, len);
+        for item in iter {
+            seq.element(&item)?;
+        }
+        seq.finish()
+    }
+
     fn serialize_seq(self, len: Option<usize>) -> Result<SeqEncoder<'a, S>, CodecError> {
-        Ok(SeqEncoder::new(self.sink, len, true))
+        Ok(SeqEncoder::new(self.sink, len))
     }
     fn serialize_tuple(self, len: usize) -> Result<SeqEncoder<'a, S>, CodecError> {
-        Ok(SeqEncoder::new(self.sink, Some(len), true))
+        Ok(SeqEncoder::new(self.sink, Some(len)))
     }
     fn serialize_tuple_struct(
         self,
         _name: &'static str,
         len: usize,
     ) -> Result<SeqEncoder<'a, S>, CodecError> {
-        Ok(SeqEncoder::new(self.sink, Some(len), false))
+        Ok(SeqEncoder::new(self.sink, Some(len)))
     }
     fn serialize_tuple_variant(
         self,
@@ -263,7 +283,7 @@ impl<'a, S: Sink> ser::Serializer for Encoder<'a, S> {
         }
         head(self.sink, MAJOR_MAP, 1);
         text(self.sink, variant);
-        Ok(SeqEncoder::new(self.sink, Some(len), false))
+        Ok(SeqEncoder::new(self.sink, Some(len)))
     }
     fn serialize_map(self, _len: Option<usize>) -> Result<MapEncoder<'a, S>, CodecError> {
         Ok(MapEncoder::new(self.sink))
@@ -290,9 +310,6 @@ impl<'a, S: Sink> ser::Serializer for Encoder<'a, S> {
 
 /// How a sequence is being written.
 enum SeqMode {
-    /// Every element so far was a `u8`; they are gathered to be written as
-    /// one byte string.
-    Bytes(Vec<u8>),
     /// Length known and head written: elements stream into the sink.
     Direct,
     /// Length unknown: encoded elements are gathered to be counted.
@@ -309,11 +326,13 @@ struct SeqEncoder<'a, S: Sink> {
 }
 
 impl<'a, S: Sink> SeqEncoder<'a, S> {
-    fn new(sink: &'a mut S, len: Option<usize>, bytes_ok: bool) -> Self {
-        let mode = if bytes_ok {
-            SeqMode::Bytes(Vec::with_capacity(len.unwrap_or(0)))
-        } else {
-            Self::start_items(sink, len)
+    fn new(sink: &'a mut S, len: Option<usize>) -> Self {
+        let mode = match len {
+            Some(n) => {
+                head(sink, MAJOR_ARRAY, n as u64);
+                SeqMode::Direct
+            }
+            None => SeqMode::Buffered(Vec::new()),
         };
         Self {
             sink,
@@ -332,79 +351,80 @@ impl<'a, S: Sink> SeqEncoder<'a, S> {
         }
     }
 
-    fn start_items(sink: &mut S, len: Option<usize>) -> SeqMode {
-        match len {
-            Some(n) => {
-                head(sink, MAJOR_ARRAY, n as u64);
-                SeqMode::Direct
-            }
-            None => SeqMode::Buffered(Vec::new()),
-        }
-    }
-
-    /// Leaves byte mode: the gathered bytes become integer elements.
-    fn leave_bytes_mode(&mut self, gathered: Vec<u8>) {
-        self.mode = Self::start_items(self.sink, self.len);
-        for b in gathered {
-            match &mut self.mode {
-                SeqMode::Buffered(buf) => head(buf, MAJOR_UNSIGNED, b.into()),
-                _ => head(self.sink, MAJOR_UNSIGNED, b.into()),
-            }
-        }
-    }
-
     fn element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), CodecError> {
         self.count += 1;
-        if let SeqMode::Bytes(gathered) = &mut self.mode {
-            if let Ok(b) = value.serialize(U8Probe) {
-                gathered.push(b);
-                return Ok(());
-            }
-            let gathered = std::mem::take(gathered);
-            self.leave_bytes_mode(gathered);
-        }
         match &mut self.mode {
             SeqMode::Direct => encode_into(self.sink, value),
             SeqMode::Buffered(buf) => encode_into(buf, value),
-            SeqMode::Tag { tag_written } => {
-                if *tag_written {
-                    encode_into(self.sink, value)
-                } else {
-                    let tag = value
-                        .serialize(U64Probe)
-                        .map_err(|_| CodecError::Encode("CBOR tag number must be a u64".into()))?;
-                    head(self.sink, MAJOR_TAG, tag);
-                    *tag_written = true;
-                    Ok(())
-                }
+            SeqMode::Tag { tag_written: false } => {
+                let tag = value
+                    .serialize(U64Probe)
+                    .map_err(|_| CodecError::Encode("CBOR tag number must be a u64".into()))?;
+                head(self.sink, MAJOR_TAG, tag);
+                self.mode = SeqMode::Tag { tag_written: true };
+                Ok(())
             }
-            SeqMode::Bytes(_) => unreachable!("left byte mode above"),
+            SeqMode::Tag { tag_written: true } => encode_into(self.sink, value),
         }
     }
 
     fn finish(self) -> Result<(), CodecError> {
-        // An announced length must be kept, whether the elements went to an
-        // array (`Direct`) or are still gathered as a byte string (`Bytes`).
+        // The head already promised this many elements.
         if self.len.is_some_and(|n| n != self.count) {
             return Err(CodecError::Encode(format!(
                 "sequence announced {:?} elements but gave {}",
                 self.len, self.count
             )));
         }
-        match self.mode {
-            SeqMode::Bytes(gathered) if self.count == 0 => {
-                debug_assert!(gathered.is_empty());
-                head(self.sink, MAJOR_ARRAY, 0);
-            }
-            SeqMode::Bytes(gathered) => bytes(self.sink, &gathered),
-            SeqMode::Buffered(buf) => {
-                head(self.sink, MAJOR_ARRAY, self.count as u64);
-                self.sink.put(&buf);
-            }
-            SeqMode::Direct | SeqMode::Tag { .. } => {}
+        if let SeqMode::Buffered(buf) = self.mode {
+            head(self.sink, MAJOR_ARRAY, self.count as u64);
+            self.sink.put(&buf);
         }
         Ok(())
     }
+}
+
+/// Whether `I` (what `collect_seq` iterates) is a hash set, whose iteration
+/// order differs between sets with equal elements and between processes.
+/// serde serializes sets and lists alike, so the type's name is the only
+/// way to tell; golden tests pin the result, so a compiler that named types
+/// differently would be noticed.
+fn is_hash_set<I>() -> bool {
+    let name = std::any::type_name::<I>();
+    let outer = name
+        .trim_start_matches('&')
+        .trim_start_matches("mut ")
+        .split('<')
+        .next()
+        .unwrap_or("");
+    // A slice or array (`[HashSet<T>]`) names its element type before any
+    // `<`, but it is a sequence, whose order is part of its value.
+    if outer.contains('[') {
+        return false;
+    }
+    outer.ends_with("HashSet") || outer.contains("::hash::set::") || outer.contains("hash_set::")
+}
+
+/// Writes the elements of an unordered set sorted by their encodings, like
+/// map keys, so equal sets encode equally.
+fn sorted_set<S: Sink, I>(sink: &mut S, iter: I) -> Result<(), CodecError>
+where
+    I: IntoIterator,
+    I::Item: Serialize,
+{
+    let mut arena = Vec::new();
+    let mut spans = Vec::new();
+    for item in iter {
+        let start = arena.len();
+        encode_into(&mut arena, &item)?;
+        spans.push((start, arena.len()));
+    }
+    spans.sort_unstable_by(|a, b| arena[a.0..a.1].cmp(&arena[b.0..b.1]));
+    head(sink, MAJOR_ARRAY, spans.len() as u64);
+    for (start, end) in spans {
+        sink.put(&arena[start..end]);
+    }
+    Ok(())
 }
 
 macro_rules! seq_impl {
@@ -527,9 +547,6 @@ impl<S: Sink> ser::SerializeStructVariant for MapEncoder<'_, S> {
     }
 }
 
-/// Answers whether a value is exactly one `u8` (and which), failing fast on
-/// anything else; used to write byte sequences as byte strings.
-struct U8Probe;
 /// Reads an unsigned integer: the tag number of a ciborium tag.
 struct U64Probe;
 
@@ -564,16 +581,6 @@ macro_rules! refuse {
         fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeStruct, CodecError> { Err(not_probe()) }
         fn serialize_struct_variant(self, _: &'static str, _: u32, _: &'static str, _: usize) -> Result<Self::SerializeStructVariant, CodecError> { Err(not_probe()) }
     };
-}
-
-impl ser::Serializer for U8Probe {
-    #[inline]
-    fn serialize_u8(self, v: u8) -> Result<u8, CodecError> {
-        Ok(v)
-    }
-    refuse!(u8; serialize_bool: bool, serialize_i8: i8, serialize_i16: i16, serialize_i32: i32,
-        serialize_i64: i64, serialize_u16: u16, serialize_u32: u32, serialize_u64: u64,
-        serialize_f32: f32, serialize_f64: f64, serialize_char: char);
 }
 
 impl ser::Serializer for U64Probe {

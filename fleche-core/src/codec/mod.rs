@@ -7,11 +7,15 @@
 //! the iteration order of a `HashMap` or `HashSet`.
 //!
 //! Two choices go beyond the RFC and are part of the format contract:
-//! - a sequence or tuple whose every element is a `u8` (a `Vec<u8>`, a
-//!   `[u8; N]`) is written as one byte string, exactly like `serde_bytes` or
-//!   `bytes::Bytes`; so the same bytes digest the same whichever type holds
-//!   them, and hashing a `Vec<u8>` costs about what hashing its bytes does;
+//! - the elements of a hash set (`std`'s or hashbrown's `HashSet`) are
+//!   written sorted by their encodings, as map entries are, so equal sets
+//!   encode equally whatever their iteration order (other sequences keep
+//!   their order, which is part of their value);
 //! - every NaN is written as the half-precision quiet NaN `f9 7e 00`.
+//!
+//! A `Vec<u8>` is a CBOR array of small integers, as serde presents it (and
+//! as ciborium writes it); use `serde_bytes` or `bytes::Bytes` for a byte
+//! string, which is more compact and faster to hash.
 //!
 //! Decoding uses [`ciborium`], which reads any well-formed CBOR.
 //!
@@ -23,6 +27,10 @@
 //! let b: HashMap<&str, u32> = [("y", 2), ("x", 1)].into_iter().collect();
 //! assert_eq!(codec::encode(&a).unwrap(), codec::encode(&b).unwrap());
 //! assert_eq!(codec::digest(&a).unwrap(), codec::digest(&b).unwrap());
+//!
+//! let s: std::collections::HashSet<u32> = (0..100).collect();
+//! let t: std::collections::HashSet<u32> = (0..100).rev().collect();
+//! assert_eq!(codec::encode(&s).unwrap(), codec::encode(&t).unwrap());
 //! ```
 
 mod encoder;
