@@ -118,16 +118,17 @@ impl FnSpec {
         self.prefix.get_or_init(|| {
             let mut h = blake3::Hasher::new_derive_key(CALL_KEY_CONTEXT);
             h.update(&[0x84]); // a CBOR array of four items
-            let h = codec::hash_into(h, self.name).expect("a str always encodes");
-            let h = codec::hash_into(h, &self.version).expect("a u32 always encodes");
-            codec::hash_into(h, &self.code()).expect("a digest always encodes")
+            codec::hash_into(&mut h, self.name).expect("a str always encodes");
+            codec::hash_into(&mut h, &self.version).expect("a u32 always encodes");
+            codec::hash_into(&mut h, &self.code()).expect("a digest always encodes");
+            h
         })
     }
 
     /// The call key for these (name, digest) arguments, in order.
     pub fn key(&self, args: &[(&str, Digest)]) -> Digest {
-        let h =
-            codec::hash_into(self.prefix().clone(), args).expect("names and digests always encode");
+        let mut h = self.prefix().clone();
+        codec::hash_into(&mut h, args).expect("names and digests always encode");
         h.finalize().into()
     }
 }

@@ -31,8 +31,9 @@ pub(crate) fn encode_into<S: Sink, T: Serialize + ?Sized>(
     value.serialize(Encoder { sink })
 }
 
-/// Writes a head: major type and argument in the shortest form.
-#[inline]
+/// Writes a head: major type and argument in the shortest form. Inlined
+/// always: it runs once per element of a long list.
+#[inline(always)]
 fn head<S: Sink>(sink: &mut S, major: u8, n: u64) {
     let m = major << 5;
     if n < 24 {
@@ -155,7 +156,7 @@ impl<'a, S: Sink> ser::Serializer for Encoder<'a, S> {
         }
         Ok(())
     }
-    #[inline]
+    #[inline(always)]
     fn serialize_u8(self, v: u8) -> Result<(), CodecError> {
         self.serialize_u64(v.into())
     }
@@ -165,7 +166,7 @@ impl<'a, S: Sink> ser::Serializer for Encoder<'a, S> {
     fn serialize_u32(self, v: u32) -> Result<(), CodecError> {
         self.serialize_u64(v.into())
     }
-    #[inline]
+    #[inline(always)]
     fn serialize_u64(self, v: u64) -> Result<(), CodecError> {
         head(self.sink, MAJOR_UNSIGNED, v);
         Ok(())
@@ -247,15 +248,27 @@ impl<'a, S: Sink> ser::Serializer for Encoder<'a, S> {
             return sorted_set(self.sink, iter);
         }
         let iter = iter.into_iter();
-        let len = match iter.size_hint() {
-            (lo, Some(hi)) if lo == hi => Some(lo),
-            _ => None,
+        let Some(len) = exact_len(&iter) else {
+            let mut seq = SeqEncoder::new(self.sink, None);
+            for item in iter {
+                seq.element(&item)?;
+            }
+            return seq.finish();
         };
-        let mut seq = SeqEncoder::new(self.sink, len);
+        // The common case (a Vec, a slice): stream the elements with no
+        // per-element bookkeeping beyond a count.
+        head(self.sink, MAJOR_ARRAY, len as u64);
+        let mut count = 0usize;
         for item in iter {
-            seq.element(&item)?;
+            item.serialize(Encoder {
+                sink: &mut *self.sink,
+            })?;
+            count += 1;
         }
-        seq.finish()
+        if count != len {
+            return Err(length_mismatch(Some(len), count));
+        }
+        Ok(())
     }
 
     fn serialize_seq(self, len: Option<usize>) -> Result<SeqEncoder<'a, S>, CodecError> {
@@ -371,10 +384,7 @@ impl<'a, S: Sink> SeqEncoder<'a, S> {
     fn finish(self) -> Result<(), CodecError> {
         // The head already promised this many elements.
         if self.len.is_some_and(|n| n != self.count) {
-            return Err(CodecError::Encode(format!(
-                "sequence announced {:?} elements but gave {}",
-                self.len, self.count
-            )));
+            return Err(length_mismatch(self.len, self.count));
         }
         if let SeqMode::Buffered(buf) = self.mode {
             head(self.sink, MAJOR_ARRAY, self.count as u64);
@@ -382,6 +392,20 @@ impl<'a, S: Sink> SeqEncoder<'a, S> {
         }
         Ok(())
     }
+}
+
+/// The exact length of an iterator, if its size hint promises one.
+fn exact_len<I: Iterator>(iter: &I) -> Option<usize> {
+    match iter.size_hint() {
+        (lo, Some(hi)) if lo == hi => Some(lo),
+        _ => None,
+    }
+}
+
+fn length_mismatch(announced: Option<usize>, given: usize) -> CodecError {
+    CodecError::Encode(format!(
+        "sequence announced {announced:?} elements but gave {given}"
+    ))
 }
 
 /// Whether `I` (what `collect_seq` iterates) is a hash set, whose iteration

@@ -36,6 +36,8 @@
 mod encoder;
 mod sink;
 
+use std::cell::RefCell;
+
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -65,9 +67,11 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError> {
 /// The digest of `value`: BLAKE3 of [`encode`]`(value)`, computed without
 /// holding the whole encoding in memory.
 pub fn digest<T: Serialize + ?Sized>(value: &T) -> Result<Digest, CodecError> {
-    let mut sink = HashSink::new(blake3::Hasher::new());
+    let mut hasher = blake3::Hasher::new();
+    let mut sink = HashSink::new(&mut hasher);
     encoder::encode_into(&mut sink, value)?;
-    Ok(sink.finish())
+    sink.done();
+    Ok(hasher.finalize().into())
 }
 
 /// Encodes `value` and returns the bytes with their digest.
@@ -81,17 +85,29 @@ pub fn encode_with_digest<T: Serialize + ?Sized>(
 
 /// Streams the encoding of `value` into `hasher`.
 pub(crate) fn hash_into<T: Serialize + ?Sized>(
-    hasher: blake3::Hasher,
+    hasher: &mut blake3::Hasher,
     value: &T,
-) -> Result<blake3::Hasher, CodecError> {
+) -> Result<(), CodecError> {
     let mut sink = HashSink::new(hasher);
     encoder::encode_into(&mut sink, value)?;
-    Ok(sink.into_hasher())
+    sink.done();
+    Ok(())
 }
 
 /// Decodes CBOR bytes into a `T`.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
-    ciborium::from_reader(bytes).map_err(|e| CodecError::Decode(e.to_string()))
+    thread_local! {
+        // ciborium's own entry point zeroes a 4 KiB scratch buffer on every
+        // call, a tenth of a small hit; reuse one per thread instead.
+        static SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0; 4096]);
+    }
+    SCRATCH
+        .with(|scratch| match scratch.try_borrow_mut() {
+            Ok(mut buf) => ciborium::de::from_reader_with_buffer(bytes, &mut buf),
+            // A Deserialize impl that decodes inside a decode.
+            Err(_) => ciborium::from_reader(bytes),
+        })
+        .map_err(|e| CodecError::Decode(e.to_string()))
 }
 
 #[cfg(test)]

@@ -1,7 +1,5 @@
 //! Where the encoder writes: a byte vector, or a BLAKE3 hasher.
 
-use crate::Digest;
-
 /// A destination for encoded bytes.
 pub(crate) trait Sink {
     fn put(&mut self, bytes: &[u8]);
@@ -9,29 +7,28 @@ pub(crate) trait Sink {
 }
 
 impl Sink for Vec<u8> {
-    #[inline]
+    #[inline(always)]
     fn put(&mut self, bytes: &[u8]) {
         self.extend_from_slice(bytes);
     }
-    #[inline]
+    #[inline(always)]
     fn put_byte(&mut self, byte: u8) {
         self.push(byte);
     }
 }
 
-/// Feeds a BLAKE3 hasher through a buffer, so that many tiny writes (one per
-/// integer of a long list) cost a memcpy each, and large byte strings go to
-/// the hasher directly without a copy.
-pub(crate) struct HashSink {
-    hasher: blake3::Hasher,
+/// Feeds a borrowed BLAKE3 hasher through a buffer that grows as needed up
+/// to BUF (so a tiny value costs one small allocation, not 64 KiB).
+pub(crate) struct HashSink<'h> {
+    hasher: &'h mut blake3::Hasher,
     buf: Vec<u8>,
 }
 
 const BUF: usize = 64 * 1024;
 const DIRECT: usize = 16 * 1024;
 
-impl HashSink {
-    pub(crate) fn new(hasher: blake3::Hasher) -> Self {
+impl<'h> HashSink<'h> {
+    pub(crate) fn new(hasher: &'h mut blake3::Hasher) -> Self {
         Self {
             hasher,
             buf: Vec::new(),
@@ -45,18 +42,13 @@ impl HashSink {
         }
     }
 
-    pub(crate) fn into_hasher(mut self) -> blake3::Hasher {
+    pub(crate) fn done(mut self) {
         self.flush();
-        self.hasher
-    }
-
-    pub(crate) fn finish(self) -> Digest {
-        self.into_hasher().finalize().into()
     }
 }
 
-impl Sink for HashSink {
-    #[inline]
+impl Sink for HashSink<'_> {
+    #[inline(always)]
     fn put(&mut self, bytes: &[u8]) {
         if bytes.len() >= DIRECT {
             self.flush();
@@ -66,19 +58,13 @@ impl Sink for HashSink {
         if self.buf.len() + bytes.len() > BUF {
             self.flush();
         }
-        if self.buf.capacity() == 0 {
-            self.buf.reserve(BUF);
-        }
         self.buf.extend_from_slice(bytes);
     }
 
-    #[inline]
+    #[inline(always)]
     fn put_byte(&mut self, byte: u8) {
         if self.buf.len() >= BUF {
             self.flush();
-        }
-        if self.buf.capacity() == 0 {
-            self.buf.reserve(BUF);
         }
         self.buf.push(byte);
     }

@@ -48,9 +48,9 @@ fn assert_digest_consistent<T: Serialize + ?Sized>(v: &T) {
     let (b2, d2) = encode_with_digest(v).unwrap();
     assert_eq!(b2, bytes);
     assert_eq!(d2, expected);
-    let keyed = hash_into(blake3::Hasher::new_derive_key("fleche test"), v)
-        .unwrap()
-        .finalize();
+    let mut keyed = blake3::Hasher::new_derive_key("fleche test");
+    hash_into(&mut keyed, v).unwrap();
+    let keyed = keyed.finalize();
     let mut whole = blake3::Hasher::new_derive_key("fleche test");
     whole.update(&bytes);
     assert_eq!(keyed, whole.finalize());
