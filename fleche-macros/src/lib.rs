@@ -1,5 +1,5 @@
 //! The `#[fleche]` attribute. Use it through the `fleche` crate, which
-//! documents it; this crate is a thin shell over [`expand`](mod@expand).
+//! documents it; this crate is a thin shell over its private `expand` module.
 
 #![forbid(unsafe_code)]
 
