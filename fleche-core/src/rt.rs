@@ -36,6 +36,24 @@ fn strict_failure(spec: &FnSpec, e: Error) -> ! {
     panic!("fleche: {} failed in strict mode: {e}", spec.name())
 }
 
+/// The scope, its cache and the argument digests of a call.
+type Plan<const N: usize> = (Scope, Cache, [(&'static str, Digest); N]);
+
+/// What a call needs before it can look for a result: the scope, its
+/// cache and the argument digests; or nothing, when an argument does not
+/// encode and the cache is not strict (the call then runs uncached).
+fn plan<const N: usize>(spec: &FnSpec, args: Args<N>) -> Option<Plan<N>> {
+    let scope = Scope::current();
+    let cache = resolve(&scope, spec);
+    match digests(args) {
+        Ok(args) => Some((scope, cache, args)),
+        Err(e) => match cache.fail_open(e) {
+            Ok(()) => None,
+            Err(e) => strict_failure(spec, e),
+        },
+    }
+}
+
 /// Runs a sync cached function.
 pub fn call_blocking<R, S: Strategy<R>, const N: usize>(
     spec: &'static FnSpec,
@@ -43,14 +61,8 @@ pub fn call_blocking<R, S: Strategy<R>, const N: usize>(
     force: bool,
     body: impl FnOnce() -> R,
 ) -> R {
-    let scope = Scope::current();
-    let cache = resolve(&scope, spec);
-    let args = match digests(args) {
-        Ok(a) => a,
-        Err(e) => match cache.fail_open(e) {
-            Ok(()) => return body(),
-            Err(e) => strict_failure(spec, e),
-        },
+    let Some((scope, cache, args)) = plan(spec, args) else {
+        return body();
     };
     match cache.compute_blocking::<R, S, _>(spec, &args, force, scope.metadata(), body) {
         Ok(r) => r,
@@ -65,14 +77,8 @@ pub async fn call_async<R, S: Strategy<R>, F: Future<Output = R>, const N: usize
     force: bool,
     body: F,
 ) -> R {
-    let scope = Scope::current();
-    let cache = resolve(&scope, spec);
-    let args = match digests(args) {
-        Ok(a) => a,
-        Err(e) => match cache.fail_open(e) {
-            Ok(()) => return body.await,
-            Err(e) => strict_failure(spec, e),
-        },
+    let Some((scope, cache, args)) = plan(spec, args) else {
+        return body.await;
     };
     match cache
         .compute_async::<R, S, F>(spec, &args, force, scope.metadata(), body)

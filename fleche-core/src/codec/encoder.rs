@@ -539,37 +539,27 @@ impl<S: Sink> ser::SerializeMap for MapEncoder<'_, S> {
     }
 }
 
-impl<S: Sink> ser::SerializeStruct for MapEncoder<'_, S> {
-    type Ok = ();
-    type Error = CodecError;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), CodecError> {
-        self.key(key)?;
-        self.value(value)
-    }
-    fn end(self) -> Result<(), CodecError> {
-        self.finish()
-    }
+macro_rules! struct_impl {
+    ($trait:ident) => {
+        impl<S: Sink> ser::$trait for MapEncoder<'_, S> {
+            type Ok = ();
+            type Error = CodecError;
+            fn serialize_field<T: Serialize + ?Sized>(
+                &mut self,
+                key: &'static str,
+                value: &T,
+            ) -> Result<(), CodecError> {
+                self.key(key)?;
+                self.value(value)
+            }
+            fn end(self) -> Result<(), CodecError> {
+                self.finish()
+            }
+        }
+    };
 }
-
-impl<S: Sink> ser::SerializeStructVariant for MapEncoder<'_, S> {
-    type Ok = ();
-    type Error = CodecError;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), CodecError> {
-        self.key(key)?;
-        self.value(value)
-    }
-    fn end(self) -> Result<(), CodecError> {
-        self.finish()
-    }
-}
+struct_impl!(SerializeStruct);
+struct_impl!(SerializeStructVariant);
 
 /// Reads an unsigned integer: the tag number of a ciborium tag.
 struct U64Probe;
