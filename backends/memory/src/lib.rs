@@ -94,6 +94,16 @@ impl MemoryStore {
         }))
     }
 
+    /// Forgets the process-wide store called `name`; handles already given
+    /// out keep working, the next [`MemoryStore::named`] makes a new one.
+    pub fn forget_named(name: &str) -> bool {
+        named_stores()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name)
+            .is_some()
+    }
+
     /// The store's name, if it is a named store.
     pub fn name(&self) -> Option<&str> {
         self.name.as_deref()
@@ -108,6 +118,11 @@ impl MemoryStore {
     pub fn call_count(&self) -> usize {
         read(&self.calls).len()
     }
+}
+
+fn named_stores() -> &'static Mutex<HashMap<String, Arc<MemoryStore>>> {
+    static NAMED: OnceLock<Mutex<HashMap<String, Arc<MemoryStore>>>> = OnceLock::new();
+    NAMED.get_or_init(Default::default)
 }
 
 /// A poisoned lock only means another thread panicked while holding it; the

@@ -79,6 +79,28 @@ impl Cache {
             .await
     }
 
+    /// [`Cache::get_or_compute`] for a fallible body: only `Ok` results are
+    /// stored; an `Err` is returned and forgotten.
+    pub async fn get_or_try_compute<T, E, F>(
+        &self,
+        spec: &FnSpec,
+        args: &[(&str, Digest)],
+        body: F,
+    ) -> Result<Result<T, E>, Error>
+    where
+        T: Serialize + DeserializeOwned,
+        F: Future<Output = Result<T, E>>,
+    {
+        self.compute_async::<Result<T, E>, OkOnly, F>(
+            spec,
+            args,
+            false,
+            &ScopeMetadata::default(),
+            body,
+        )
+        .await
+    }
+
     /// [`Cache::get_or_compute`] for a synchronous body, from any thread.
     pub fn get_or_compute_blocking<T, F>(
         &self,

@@ -1,0 +1,90 @@
+//! The cases: one async function per promise, in a registry.
+
+mod cache;
+mod calls;
+mod claims;
+mod fixtures;
+mod lww;
+mod persistence;
+mod processes;
+mod values;
+mod writers;
+
+use futures::future::BoxFuture;
+
+use crate::harness::{CaseResult, Harness};
+
+pub(crate) use processes::child_writes;
+
+/// What a case needs from the store beyond the required operations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Needs {
+    /// Nothing: every store must pass.
+    Nothing,
+    /// `Capabilities::claims`.
+    Claims,
+    /// `Capabilities::persistent`.
+    Persistence,
+    /// `Capabilities::shared` and a way to start child processes.
+    Processes,
+}
+
+/// One case of the suite.
+#[derive(Clone, Copy)]
+pub struct Case {
+    /// Its name, also the name of its test.
+    pub name: &'static str,
+    /// What it needs.
+    pub needs: Needs,
+    /// Runs it.
+    pub run: for<'a> fn(&'a Harness) -> BoxFuture<'a, CaseResult>,
+}
+
+impl std::fmt::Debug for Case {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Case")
+            .field("name", &self.name)
+            .field("needs", &self.needs)
+            .finish()
+    }
+}
+
+macro_rules! registry {
+    ($($module:ident :: $name:ident => $needs:ident),* $(,)?) => {
+        /// Every case, in a stable order.
+        pub fn cases() -> &'static [Case] {
+            const CASES: &[Case] = &[
+                $(Case { name: stringify!($name), needs: Needs::$needs, run: |h| Box::pin($module::$name(h)) },)*
+            ];
+            CASES
+        }
+    };
+}
+
+registry! {
+    values::values_round_trip_exactly => Nothing,
+    values::values_missing_key_is_none => Nothing,
+    values::values_contains_and_delete_are_idempotent => Nothing,
+    values::values_list_by_prefix => Nothing,
+    values::values_expand_and_shrink => Nothing,
+    calls::calls_round_trip_every_field => Nothing,
+    calls::calls_missing_key_is_none => Nothing,
+    calls::calls_delete_is_idempotent => Nothing,
+    calls::calls_query_by_function => Nothing,
+    calls::calls_query_by_argument => Nothing,
+    calls::calls_query_by_metadata => Nothing,
+    calls::calls_query_by_time_range_order_and_limit => Nothing,
+    lww::lww_sequential_overwrites => Nothing,
+    lww::lww_concurrent_writers_one_whole_record => Nothing,
+    writers::writers_concurrent_tasks_lose_nothing => Nothing,
+    processes::writers_separate_processes_lose_nothing => Processes,
+    claims::claims_one_winner_among_many => Claims,
+    claims::claims_expired_taken_over_once => Claims,
+    claims::claims_renew_extends_the_lease => Claims,
+    claims::claims_stale_owner_does_nothing => Claims,
+    claims::claims_release_allows_a_new_claim => Claims,
+    cache::cache_repairs_corrupt_value => Nothing,
+    cache::cache_repairs_corrupt_record => Nothing,
+    cache::cache_does_not_store_errors => Nothing,
+    persistence::persistence_survives_reopening => Persistence,
+}

@@ -1,0 +1,163 @@
+//! What a case needs: a factory of stores, and a way to start children.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use fleche_core::{CallStore, StoreError, ValueStore, async_trait};
+
+/// Where a store is: text that [`Factory::open`] understands, in this
+/// process or in a child (a directory, a URL, a name).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Location(pub String);
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An opened store: its two halves (often the same object).
+#[derive(Clone, Debug)]
+pub struct Stores {
+    /// The value store.
+    pub values: Arc<dyn ValueStore>,
+    /// The call store.
+    pub calls: Arc<dyn CallStore>,
+}
+
+impl Stores {
+    /// Both halves from one object that implements both traits.
+    pub fn both<S: ValueStore + CallStore + 'static>(store: Arc<S>) -> Self {
+        Self {
+            values: store.clone(),
+            calls: store,
+        }
+    }
+}
+
+/// Makes stores for the suite. Each case creates its own store, so cases
+/// can run in parallel without seeing each other.
+#[async_trait]
+pub trait Factory: Send + Sync {
+    /// Makes a fresh, empty store that no other case sees, and says where
+    /// it is.
+    async fn create(&self) -> Result<Location, StoreError>;
+
+    /// Opens the store at `location`: a new handle on the same data. Called
+    /// several times per location, also from child processes.
+    async fn open(&self, location: &Location) -> Result<Stores, StoreError>;
+
+    /// Removes the store at `location` after a case (files, schemas, key
+    /// prefixes). The default does nothing.
+    async fn destroy(&self, location: &Location) -> Result<(), StoreError> {
+        let _ = location;
+        Ok(())
+    }
+}
+
+/// Starts a child process that runs [`crate::child::main`] with the same
+/// factory; see the crate docs.
+pub type Launcher = Arc<dyn Fn() -> std::process::Command + Send + Sync>;
+
+/// What every case is given.
+#[derive(Clone)]
+pub struct Harness {
+    /// The factory under test.
+    pub factory: Arc<dyn Factory>,
+    /// How to start a child process, for the cross-process cases.
+    pub launcher: Option<Launcher>,
+    /// The stores made so far, destroyed after each case.
+    pub(crate) created: Arc<Mutex<Vec<Location>>>,
+}
+
+impl Harness {
+    /// A harness without a launcher (cross-process cases are skipped).
+    pub fn new(factory: impl Factory + 'static) -> Self {
+        Self {
+            factory: Arc::new(factory),
+            launcher: None,
+            created: Arc::default(),
+        }
+    }
+
+    /// Adds a launcher.
+    pub fn with_launcher(mut self, launcher: Launcher) -> Self {
+        self.launcher = Some(launcher);
+        self
+    }
+
+    /// Creates and opens a fresh store.
+    pub async fn fresh(&self) -> Result<(Location, Stores), CaseError> {
+        let at = self
+            .factory
+            .create()
+            .await
+            .map_err(|e| CaseError::fail(format!("factory.create failed: {e}")))?;
+        self.created
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(at.clone());
+        let stores = self.open(&at).await?;
+        Ok((at, stores))
+    }
+
+    /// Destroys every store made so far; failures are printed, not fatal.
+    pub(crate) async fn clean_up(&self) {
+        let made: Vec<Location> =
+            std::mem::take(&mut *self.created.lock().unwrap_or_else(|e| e.into_inner()));
+        for at in made {
+            if let Err(e) = self.factory.destroy(&at).await {
+                eprintln!("fleche-conformance: could not destroy the store at {at}: {e}");
+            }
+        }
+    }
+
+    /// Opens the store at `at`.
+    pub async fn open(&self, at: &Location) -> Result<Stores, CaseError> {
+        self.factory
+            .open(at)
+            .await
+            .map_err(|e| CaseError::fail(format!("factory.open({at}) failed: {e}")))
+    }
+}
+
+/// Why a case did not pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CaseError {
+    /// A promise is broken.
+    Failed(String),
+    /// The store does not offer what the case checks.
+    Skipped(String),
+}
+
+impl CaseError {
+    /// A failure with this message.
+    pub fn fail(msg: impl Into<String>) -> Self {
+        CaseError::Failed(msg.into())
+    }
+}
+
+impl From<StoreError> for CaseError {
+    fn from(e: StoreError) -> Self {
+        CaseError::Failed(format!("unexpected store error: {e}"))
+    }
+}
+
+impl From<fleche_core::Error> for CaseError {
+    fn from(e: fleche_core::Error) -> Self {
+        CaseError::Failed(format!("unexpected cache error: {e}"))
+    }
+}
+
+/// The result of one case.
+pub type CaseResult = Result<(), CaseError>;
+
+/// Fails the case with a formatted message unless `cond` holds.
+macro_rules! ensure {
+    ($cond:expr, $($msg:tt)+) => {
+        if !$cond {
+            return Err($crate::harness::CaseError::Failed(format!($($msg)+)));
+        }
+    };
+}
+pub(crate) use ensure;

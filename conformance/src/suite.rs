@@ -1,0 +1,217 @@
+//! The `suite!` macro and the functions its tests call.
+
+use std::sync::Arc;
+
+use crate::cases::{Needs, cases};
+use crate::harness::{Factory, Harness, Launcher};
+use crate::report::{Outcome, run_one};
+
+/// Makes a module `conformance` with one test per case of the suite for a
+/// store factory; see the crate documentation.
+///
+/// The three capability flags must be `true` or `false`. A case whose
+/// capability is declared `false` is ignored, with the reason; one declared
+/// `true` fails if the store's `Capabilities` disagree.
+#[macro_export]
+macro_rules! suite {
+    (factory: $factory:expr, claims: $claims:tt, persistent: $persistent:tt, processes: $processes:tt $(,)?) => {
+        /// The fleche conformance suite, one test per promise.
+        mod conformance {
+            #[allow(unused_imports)]
+            use super::*;
+
+            fn __factory() -> impl $crate::Factory + 'static {
+                $factory
+            }
+
+            fn __run(name: &str, declared: bool) {
+                $crate::__private::run_test(
+                    name,
+                    declared,
+                    __factory(),
+                    ::core::module_path!(),
+                    __NAMES,
+                );
+            }
+
+            $crate::__case!(true, "", values_round_trip_exactly);
+            $crate::__case!(true, "", values_missing_key_is_none);
+            $crate::__case!(true, "", values_contains_and_delete_are_idempotent);
+            $crate::__case!(true, "", values_list_by_prefix);
+            $crate::__case!(true, "", values_expand_and_shrink);
+            $crate::__case!(true, "", calls_round_trip_every_field);
+            $crate::__case!(true, "", calls_missing_key_is_none);
+            $crate::__case!(true, "", calls_delete_is_idempotent);
+            $crate::__case!(true, "", calls_query_by_function);
+            $crate::__case!(true, "", calls_query_by_argument);
+            $crate::__case!(true, "", calls_query_by_metadata);
+            $crate::__case!(true, "", calls_query_by_time_range_order_and_limit);
+            $crate::__case!(true, "", lww_sequential_overwrites);
+            $crate::__case!(true, "", lww_concurrent_writers_one_whole_record);
+            $crate::__case!(true, "", writers_concurrent_tasks_lose_nothing);
+            $crate::__case!(
+                $processes,
+                "declared: the store is not shared between processes",
+                writers_separate_processes_lose_nothing
+            );
+            $crate::__case!(
+                $claims,
+                "declared: the store does not offer claims",
+                claims_one_winner_among_many
+            );
+            $crate::__case!(
+                $claims,
+                "declared: the store does not offer claims",
+                claims_expired_taken_over_once
+            );
+            $crate::__case!(
+                $claims,
+                "declared: the store does not offer claims",
+                claims_renew_extends_the_lease
+            );
+            $crate::__case!(
+                $claims,
+                "declared: the store does not offer claims",
+                claims_stale_owner_does_nothing
+            );
+            $crate::__case!(
+                $claims,
+                "declared: the store does not offer claims",
+                claims_release_allows_a_new_claim
+            );
+            $crate::__case!(true, "", cache_repairs_corrupt_value);
+            $crate::__case!(true, "", cache_repairs_corrupt_record);
+            $crate::__case!(true, "", cache_does_not_store_errors);
+            $crate::__case!(
+                $persistent,
+                "declared: the store is not persistent",
+                persistence_survives_reopening
+            );
+
+            const __NAMES: &[&str] = &[
+                "values_round_trip_exactly",
+                "values_missing_key_is_none",
+                "values_contains_and_delete_are_idempotent",
+                "values_list_by_prefix",
+                "values_expand_and_shrink",
+                "calls_round_trip_every_field",
+                "calls_missing_key_is_none",
+                "calls_delete_is_idempotent",
+                "calls_query_by_function",
+                "calls_query_by_argument",
+                "calls_query_by_metadata",
+                "calls_query_by_time_range_order_and_limit",
+                "lww_sequential_overwrites",
+                "lww_concurrent_writers_one_whole_record",
+                "writers_concurrent_tasks_lose_nothing",
+                "writers_separate_processes_lose_nothing",
+                "claims_one_winner_among_many",
+                "claims_expired_taken_over_once",
+                "claims_renew_extends_the_lease",
+                "claims_stale_owner_does_nothing",
+                "claims_release_allows_a_new_claim",
+                "cache_repairs_corrupt_value",
+                "cache_repairs_corrupt_record",
+                "cache_does_not_store_errors",
+                "persistence_survives_reopening",
+            ];
+
+            /// Not a case: the child process of the cross-process cases.
+            #[test]
+            #[ignore = "helper: runs only as the child process of a cross-process case"]
+            fn __child() {
+                $crate::__private::child_test(__factory());
+            }
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __case {
+    (true, $reason:literal, $name:ident) => {
+        #[test]
+        fn $name() {
+            __run(::core::stringify!($name), true);
+        }
+    };
+    (false, $reason:literal, $name:ident) => {
+        #[test]
+        #[ignore = $reason]
+        fn $name() {
+            __run(::core::stringify!($name), false);
+        }
+    };
+}
+
+/// A launcher that starts this test binary again running only
+/// `<module>::__child`, where `module` is the `module_path!()` of the module
+/// `suite!` made. For [`run_all`](crate::run_all) from a test.
+pub fn launcher_for_test_binary(module: &str) -> Launcher {
+    // Test names leave out the crate name, the first segment of the path.
+    let path = module.split_once("::").map_or("", |(_, rest)| rest);
+    let child = if path.is_empty() {
+        "__child".to_owned()
+    } else {
+        format!("{path}::__child")
+    };
+    Arc::new(move || {
+        let exe = std::env::current_exe().expect("the test binary knows its path");
+        let mut cmd = std::process::Command::new(exe);
+        cmd.args([
+            "--exact",
+            &child,
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ]);
+        cmd
+    })
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .expect("a Tokio runtime for the conformance suite")
+}
+
+/// Runs the case `name` as a test: panics with the failure, if any.
+pub fn run_test(
+    name: &str,
+    declared: bool,
+    factory: impl Factory + 'static,
+    module: &str,
+    listed: &[&str],
+) {
+    let registry: Vec<&str> = cases().iter().map(|c| c.name).collect();
+    assert_eq!(
+        registry, listed,
+        "fleche-conformance: the suite! macro and the case registry disagree; this is a bug in fleche-conformance"
+    );
+    let case = cases()
+        .iter()
+        .find(|c| c.name == name)
+        .expect("a case of the registry");
+    let harness = Harness::new(factory).with_launcher(launcher_for_test_binary(module));
+    let row = runtime().block_on(run_one(&harness, case));
+    match row.outcome {
+        Outcome::Passed => {}
+        Outcome::Failed(why) => panic!("conformance case {name} failed: {why}"),
+        Outcome::Skipped(why) if declared && case.needs != Needs::Nothing => {
+            panic!("conformance case {name}: the suite was told the store offers this, but {why}")
+        }
+        Outcome::Skipped(why) => panic!("conformance case {name} could not run: {why}"),
+    }
+}
+
+/// The body of the generated `__child` test.
+pub fn child_test(factory: impl Factory + 'static) {
+    let ran = runtime().block_on(crate::child::main(&factory));
+    if !ran {
+        println!(
+            "fleche-conformance: __child only does something as the child of a cross-process case"
+        );
+    }
+}
