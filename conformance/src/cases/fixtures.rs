@@ -28,7 +28,7 @@ pub(crate) fn record(key: Digest, function: &str, n: u64) -> CallRecord {
     let mut metadata = Metadata::new();
     metadata.insert(
         "tags".into(),
-        json!({ "writer": n.to_string(), "parity": if n % 2 == 0 { "even" } else { "odd" } }),
+        json!({ "writer": n.to_string(), "parity": if n.is_multiple_of(2) { "even" } else { "odd" } }),
     );
     metadata.insert(
         "runtime".into(),

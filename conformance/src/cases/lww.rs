@@ -55,12 +55,12 @@ pub(crate) async fn lww_concurrent_writers_one_whole_record(h: &Harness) -> Case
             tasks.push(tokio::spawn(async move {
                 barrier.wait().await;
                 for _ in 0..20 {
-                    if let Some(got) = s.calls.get(k).await? {
-                        if !records.contains(&got) {
-                            return Ok(Some(format!(
-                                "a reader saw a record nobody wrote (a mix?): {got:?}"
-                            )));
-                        }
+                    if let Some(got) = s.calls.get(k).await?
+                        && !records.contains(&got)
+                    {
+                        return Ok(Some(format!(
+                            "a reader saw a record nobody wrote (a mix?): {got:?}"
+                        )));
                     }
                     tokio::task::yield_now().await;
                 }
