@@ -81,11 +81,7 @@ impl MemoryStore {
 
     /// The process-wide store called `name`, made on first use.
     pub fn named(name: &str) -> Arc<MemoryStore> {
-        static NAMED: OnceLock<Mutex<HashMap<String, Arc<MemoryStore>>>> = OnceLock::new();
-        let mut map = NAMED
-            .get_or_init(Default::default)
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut map = named_stores().lock().unwrap_or_else(|e| e.into_inner());
         Arc::clone(map.entry(name.to_owned()).or_insert_with(|| {
             Arc::new(MemoryStore {
                 name: Some(name.to_owned()),
@@ -133,4 +129,18 @@ fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
 
 fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     lock.write().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn named_stores_are_shared_until_forgotten() {
+        let a = MemoryStore::named("lib-test");
+        assert!(Arc::ptr_eq(&a, &MemoryStore::named("lib-test")));
+        assert!(MemoryStore::forget_named("lib-test"));
+        assert!(!MemoryStore::forget_named("lib-test"));
+        assert!(!Arc::ptr_eq(&a, &MemoryStore::named("lib-test")));
+    }
 }
