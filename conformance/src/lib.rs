@@ -25,9 +25,10 @@
 //! This makes a module `conformance` with one `#[test]` per case, so
 //! `cargo test conformance` runs exactly them and `cargo test -- --list`
 //! names each. A case for a capability you declare `false` is marked
-//! ignored (with the reason), never passed; a case whose capability you
-//! declare `true` also checks that the store's
-//! [`Capabilities`](fleche_core::Capabilities) say so.
+//! ignored (with the reason), never passed; the generated test
+//! `declared_capabilities_match` fails if the flags disagree with the
+//! store's [`Capabilities`](fleche_core::Capabilities). The module also
+//! holds `__child`, an ignored helper that is not a case (below).
 //!
 //! The cross-process cases run the test binary again as a child (the
 //! generated, ignored test `conformance::__child`), which builds the same
@@ -53,5 +54,5 @@ pub use suite::launcher_for_test_binary;
 
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::suite::{child_test, run_test};
+    pub use crate::suite::{check_declared, child_test, run_test};
 }

@@ -116,6 +116,12 @@ macro_rules! suite {
                 "persistence_survives_reopening",
             ];
 
+            /// The flags given to `suite!` agree with the store's capabilities.
+            #[test]
+            fn declared_capabilities_match() {
+                $crate::__private::check_declared(__factory(), $claims, $persistent, $processes);
+            }
+
             /// Not a case: the child process of the cross-process cases.
             #[test]
             #[ignore = "helper: runs only as the child process of a cross-process case"]
@@ -204,6 +210,41 @@ pub fn run_test(
         }
         Outcome::Skipped(why) => panic!("conformance case {name} could not run: {why}"),
     }
+}
+
+/// Fails unless the flags declared to `suite!` are what the store's
+/// `Capabilities` say (`processes` is `shared`): a store must not be
+/// excused from cases it could run, nor claim what it cannot do.
+pub fn check_declared(
+    factory: impl Factory + 'static,
+    claims: bool,
+    persistent: bool,
+    processes: bool,
+) {
+    let caps = runtime().block_on(async {
+        let at = factory.create().await.expect("factory.create");
+        let caps = factory
+            .open(&at)
+            .await
+            .expect("factory.open")
+            .calls
+            .capabilities();
+        let _ = factory.destroy(&at).await;
+        caps
+    });
+    let mut wrong = Vec::new();
+    for (flag, declared, actual) in [
+        ("claims", claims, caps.claims),
+        ("persistent", persistent, caps.persistent),
+        ("processes", processes, caps.shared),
+    ] {
+        if declared != actual {
+            wrong.push(format!(
+                "{flag}: declared {declared}, but the store's capabilities say {actual}"
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "fleche-conformance: {}", wrong.join("; "));
 }
 
 /// The body of the generated `__child` test.

@@ -84,6 +84,12 @@ pub mod getting_started {}
 #[doc = include_str!("../../book/src/parallel.md")]
 pub mod parallel {}
 
+/// The user guide's "Write your own store" chapter; its self-contained
+/// examples run as tests, the excerpts of `examples/custom_store.rs` are
+/// compiled there.
+#[doc = include_str!("../../book/src/write-your-own-store.md")]
+pub mod write_your_own_store {}
+
 /// Installs [`open_default`] as the opener of the default cache.
 fn install() {
     fleche_core::context::set_default_opener(open_default);

@@ -179,6 +179,75 @@ impl CallStore for Flaky {
     }
 }
 
+/// A call store whose records of one key read as damaged until rewritten.
+#[derive(Debug, Default)]
+struct Damaged {
+    inner: MemoryStore,
+    damaged: std::sync::Mutex<Option<Digest>>,
+}
+
+#[async_trait]
+impl CallStore for Damaged {
+    async fn put(&self, record: CallRecord) -> Result<(), StoreError> {
+        {
+            let mut damaged = self.damaged.lock().unwrap();
+            if *damaged == Some(record.key) {
+                *damaged = None; // rewriting repairs it
+            }
+        }
+        CallStore::put(&self.inner, record).await
+    }
+    async fn get(&self, key: Digest) -> Result<Option<CallRecord>, StoreError> {
+        let is_damaged = *self.damaged.lock().unwrap() == Some(key);
+        if is_damaged {
+            return Err(
+                StoreError::new(ErrorKind::Corrupt, "damaged", "record does not decode")
+                    .with_key(key),
+            );
+        }
+        CallStore::get(&self.inner, key).await
+    }
+    async fn delete(&self, key: Digest) -> Result<bool, StoreError> {
+        CallStore::delete(&self.inner, key).await
+    }
+    fn query<'a>(&'a self, q: &'a Query) -> BoxStream<'a, Result<CallRecord, StoreError>> {
+        self.inner.query(q)
+    }
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::default()
+    }
+}
+
+static DAMAGED_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+#[fleche]
+fn damaged_in_store(x: u64) -> u64 {
+    DAMAGED_RUNS.fetch_add(1, Ordering::SeqCst);
+    x + 1
+}
+
+/// Data the store itself reports as corrupt is a miss, and the
+/// recomputation's write repairs it, also in strict mode.
+#[test]
+fn store_reported_corruption_is_a_miss_and_gets_repaired() {
+    let calls = Arc::new(Damaged::default());
+    let cache = Cache::builder(Arc::new(MemoryStore::new()), calls.clone())
+        .strict(true)
+        .build();
+    fleche::with_cache(cache, || {
+        assert_eq!(damaged_in_store(1), 2);
+        *calls.damaged.lock().unwrap() = Some(damaged_in_store::digest(&1));
+        assert_eq!(damaged_in_store(1), 2);
+        assert_eq!(DAMAGED_RUNS.load(Ordering::SeqCst), 2, "damage is a miss");
+        assert!(
+            calls.damaged.lock().unwrap().is_none(),
+            "the recomputation rewrote the record"
+        );
+        assert_eq!(damaged_in_store(1), 2);
+        assert_eq!(DAMAGED_RUNS.load(Ordering::SeqCst), 2, "and then it hits");
+    });
+}
+
 static FLAKY_RUNS: AtomicUsize = AtomicUsize::new(0);
 
 #[fleche]

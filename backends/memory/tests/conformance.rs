@@ -1,6 +1,5 @@
 //! The memory store runs the whole conformance suite.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use fleche_conformance::{Factory, Location, Stores};
@@ -37,9 +36,3 @@ fleche_conformance::suite!(
     persistent: false,
     processes: false,
 );
-
-#[test]
-fn the_memory_store_declares_what_the_suite_was_told() {
-    let caps = fleche_core::CallStore::capabilities(&*Arc::new(MemoryStore::new()));
-    assert!(caps.claims && !caps.persistent && !caps.shared);
-}

@@ -7,7 +7,7 @@ use super::claims::{ClaimGuard, ClaimStep};
 use crate::flight::{self, FlightGuard, Join, Landing};
 use crate::metadata::{self, Runtime, ScopeMetadata};
 use crate::record::{ArgDigest, RECORD_FORMAT};
-use crate::{CallRecord, Digest, Error, FnSpec, Timestamp, ValueRef};
+use crate::{CallRecord, Digest, Error, ErrorKind, FnSpec, StoreError, Timestamp, ValueRef};
 
 /// What a caller does next.
 pub(crate) enum Begin {
@@ -36,7 +36,8 @@ impl Cache {
     /// The verified, encoded result under `key`: one call-store round trip
     /// when the result is inline. Damage is logged and reads as a miss.
     pub(crate) async fn fetch(&self, key: Digest) -> Result<Option<Bytes>, Error> {
-        let Some(result) = self.inner.calls.get_result(key).await? else {
+        let result = self.inner.calls.get_result(key).await;
+        let Some(result) = corrupt_is_missing(key, result)? else {
             return Ok(None);
         };
         self.resolve_value(key, &result).await
@@ -50,7 +51,7 @@ impl Cache {
     ) -> Result<Option<Bytes>, Error> {
         let bytes = match &result.inline {
             Some(b) => b.clone(),
-            None => match self.inner.values.get(result.digest).await? {
+            None => match corrupt_is_missing(key, self.inner.values.get(result.digest).await)? {
                 Some(b) => b,
                 None => {
                     tracing::warn!(%key, value = %result.digest, "fleche: call record points at a missing value; treating it as a miss");
@@ -159,6 +160,22 @@ impl Cache {
         }
         tracing::warn!(error = %err, "fleche: store failed; running uncached");
         Ok(())
+    }
+}
+
+/// A store that finds its own data damaged (a record that does not decode,
+/// a truncated file) says so with `ErrorKind::Corrupt`. For the cache that
+/// is a miss: the recomputation overwrites the damage. Other errors pass.
+fn corrupt_is_missing<T>(
+    key: Digest,
+    read: Result<Option<T>, StoreError>,
+) -> Result<Option<T>, Error> {
+    match read {
+        Err(e) if e.kind() == ErrorKind::Corrupt => {
+            tracing::warn!(%key, error = %e, "fleche: the store reports damaged data; treating it as a miss");
+            Ok(None)
+        }
+        other => Ok(other?),
     }
 }
 
