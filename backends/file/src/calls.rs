@@ -1,0 +1,152 @@
+//! The call store half.
+
+use std::time::Duration;
+
+use fleche_core::{
+    CallRecord, CallStore, Capabilities, Claim, Digest, ErrorKind, Owner, Query, StoreError,
+    ValueRef, async_trait,
+};
+use futures::stream::{self, BoxStream, StreamExt};
+use serde::Deserialize;
+
+use crate::{BACKEND, FileStore, claims, fsio, layout};
+
+fn corrupt(key: Digest, what: String) -> StoreError {
+    StoreError::new(ErrorKind::Corrupt, BACKEND, what).with_key(key)
+}
+
+/// Reads and decodes the record of `key`.
+fn read_record(store: &FileStore, key: Digest) -> Result<Option<CallRecord>, StoreError> {
+    let path = layout::call_path(store.root(), key);
+    let Some(bytes) = fsio::read(&path, key)? else {
+        return Ok(None);
+    };
+    let record = CallRecord::from_bytes(&bytes)
+        .map_err(|e| corrupt(key, format!("{} does not decode: {e}", path.display())))?;
+    if record.key != key {
+        return Err(corrupt(
+            key,
+            format!(
+                "{} holds the record of another key, {}",
+                path.display(),
+                record.key
+            ),
+        ));
+    }
+    Ok(Some(record))
+}
+
+/// The fields of a record the hit path needs; decoding only these skips
+/// the metadata's allocations.
+#[derive(Deserialize)]
+struct Head {
+    key: Digest,
+    result: ValueRef,
+}
+
+#[async_trait]
+impl CallStore for FileStore {
+    async fn put(&self, record: CallRecord) -> Result<(), StoreError> {
+        let key = record.key;
+        let bytes = record.to_bytes().map_err(|e| {
+            StoreError::new(
+                ErrorKind::Backend,
+                BACKEND,
+                format!("cannot encode the record: {e}"),
+            )
+            .with_key(key)
+        })?;
+        // Writers of one record take turns, so the one that finishes last
+        // is the one that stays.
+        let _lock = fsio::lock(
+            &layout::lock_path(self.root(), key),
+            self.options().lock_timeout,
+            key,
+        )
+        .await?;
+        fsio::write_atomic(
+            &layout::call_path(self.root(), key),
+            &bytes,
+            self.options().fsync,
+            key,
+        )
+    }
+
+    async fn get(&self, key: Digest) -> Result<Option<CallRecord>, StoreError> {
+        read_record(self, key)
+    }
+
+    async fn get_result(&self, key: Digest) -> Result<Option<ValueRef>, StoreError> {
+        let path = layout::call_path(self.root(), key);
+        let Some(bytes) = fsio::read(&path, key)? else {
+            return Ok(None);
+        };
+        let head: Head = fleche_core::codec::decode(&bytes)
+            .map_err(|e| corrupt(key, format!("{} does not decode: {e}", path.display())))?;
+        if head.key != key {
+            return Err(corrupt(
+                key,
+                format!(
+                    "{} holds the record of another key, {}",
+                    path.display(),
+                    head.key
+                ),
+            ));
+        }
+        Ok(Some(head.result))
+    }
+
+    async fn delete(&self, key: Digest) -> Result<bool, StoreError> {
+        let _lock = fsio::lock(
+            &layout::lock_path(self.root(), key),
+            self.options().lock_timeout,
+            key,
+        )
+        .await?;
+        fsio::remove(&layout::call_path(self.root(), key), key)
+    }
+
+    fn query<'a>(&'a self, query: &'a Query) -> BoxStream<'a, Result<CallRecord, StoreError>> {
+        // Records are small: scan them all and filter here. Damaged records
+        // are reported, and the others still returned.
+        let keys = match layout::keys(self.root(), "calls", "") {
+            Ok(k) => k,
+            Err(e) => return stream::iter([Err(e)]).boxed(),
+        };
+        let mut damaged = Vec::new();
+        let mut records = Vec::new();
+        for key in keys {
+            match read_record(self, key) {
+                Ok(Some(r)) => records.push(r),
+                Ok(None) => {} // deleted meanwhile
+                Err(e) => damaged.push(Err(e)),
+            }
+        }
+        let found = query.apply(records).into_iter().map(Ok);
+        stream::iter(damaged.into_iter().chain(found)).boxed()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        let mut caps = Capabilities::default();
+        caps.claims = true;
+        caps.persistent = true;
+        caps.shared = true;
+        caps
+    }
+
+    async fn claim(&self, key: Digest, owner: &Owner, ttl: Duration) -> Result<Claim, StoreError> {
+        claims::claim(self, key, owner, ttl).await
+    }
+
+    async fn renew(&self, key: Digest, owner: &Owner, ttl: Duration) -> Result<bool, StoreError> {
+        claims::renew(self, key, owner, ttl).await
+    }
+
+    async fn release(&self, key: Digest, owner: &Owner) -> Result<bool, StoreError> {
+        claims::release(self, key, owner).await
+    }
+
+    fn backend_name(&self) -> &'static str {
+        BACKEND
+    }
+}

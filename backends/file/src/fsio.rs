@@ -1,0 +1,159 @@
+//! File operations: atomic writes, reads, locks, and errors that say what
+//! failed where.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use fleche_core::{Digest, ErrorKind, StoreError};
+
+use crate::BACKEND;
+
+/// A `StoreError` for an I/O failure: what was being done, to which path.
+pub(crate) fn io_error(doing: &str, path: &Path, key: Option<Digest>, e: io::Error) -> StoreError {
+    let kind = match e.kind() {
+        io::ErrorKind::TimedOut | io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock => {
+            ErrorKind::Unavailable
+        }
+        _ => ErrorKind::Backend,
+    };
+    let hint = match e.kind() {
+        io::ErrorKind::PermissionDenied => {
+            " (permission denied: check the directory's owner and mode)"
+        }
+        io::ErrorKind::StorageFull => " (the disk is full)",
+        io::ErrorKind::NotADirectory => " (a path component is a file, not a directory)",
+        io::ErrorKind::ReadOnlyFilesystem => " (the file system is read-only)",
+        _ => "",
+    };
+    let err = StoreError::new(
+        kind,
+        BACKEND,
+        format!("cannot {doing} {}: {e}{hint}", path.display()),
+    )
+    .with_source(e);
+    match key {
+        Some(k) => err.with_key(k),
+        None => err,
+    }
+}
+
+/// Reads a file; `None` if it does not exist.
+pub(crate) fn read(path: &Path, key: Digest) -> Result<Option<Vec<u8>>, StoreError> {
+    match fs::read(path) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_error("read", path, Some(key), e)),
+    }
+}
+
+/// Removes a file; `false` if it did not exist.
+pub(crate) fn remove(path: &Path, key: Digest) -> Result<bool, StoreError> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(io_error("remove", path, Some(key), e)),
+    }
+}
+
+/// Creates the parent directory of `path` if needed.
+pub(crate) fn ensure_parent(path: &Path, key: Option<Digest>) -> Result<(), StoreError> {
+    let parent = path.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(parent).map_err(|e| io_error("create directory", parent, key, e))
+}
+
+/// A temp file name next to `path`, unique across processes and threads.
+/// Temp names start with a dot, so listings skip them.
+fn temp_path(path: &Path) -> PathBuf {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    path.with_file_name(format!(".tmp-{}-{n}-{name}", std::process::id()))
+}
+
+/// Writes `bytes` to `path` atomically: temp file, write, fsync (optional),
+/// rename. A crash at any point leaves the old file or the new one, and at
+/// worst a stray temp file that no reader looks at.
+pub(crate) fn write_atomic(
+    path: &Path,
+    bytes: &[u8],
+    fsync: bool,
+    key: Digest,
+) -> Result<(), StoreError> {
+    ensure_parent(path, Some(key))?;
+    let tmp = temp_path(path);
+    let written = (|| {
+        let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        f.write_all(bytes)?;
+        if fsync {
+            f.sync_all()?;
+        }
+        Ok::<_, io::Error>(())
+    })();
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(io_error("write", &tmp, Some(key), e));
+    }
+    if let Err(e) = fs::rename(&tmp, path) {
+        let _ = fs::remove_file(&tmp);
+        return Err(io_error("rename into place", path, Some(key), e));
+    }
+    if fsync && let Some(dir) = path.parent() {
+        // The rename itself is durable only once the directory is synced.
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| io_error("sync directory", dir, Some(key), e))?;
+    }
+    Ok(())
+}
+
+/// An exclusive advisory lock on a lock file, released when dropped.
+pub(crate) struct LockGuard(File);
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
+    }
+}
+
+/// Takes the exclusive lock on `path` (creating the file), waiting at most
+/// `timeout`, with backoff.
+pub(crate) async fn lock(
+    path: &Path,
+    timeout: Duration,
+    key: Digest,
+) -> Result<LockGuard, StoreError> {
+    ensure_parent(path, Some(key))?;
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| io_error("open lock file", path, Some(key), e))?;
+    let deadline = Instant::now() + timeout;
+    let mut backoff = Duration::from_micros(200);
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(LockGuard(file)),
+            Err(fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_millis(50));
+            }
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(StoreError::new(
+                    ErrorKind::Conflict,
+                    BACKEND,
+                    format!(
+                        "another writer held the lock {} for more than {timeout:?}",
+                        path.display()
+                    ),
+                )
+                .with_key(key));
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(io_error("lock", path, Some(key), e)),
+        }
+    }
+}
