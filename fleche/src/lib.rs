@@ -54,7 +54,9 @@
 //!
 //! The cache comes from the innermost scope ([`with_cache`], [`Scope::run`]
 //! for sync code, [`Scope::run_async`] for tasks), else the default:
-//! `$FLECHE_CACHE` (a URL, see [`open`]), else an in-process memory store.
+//! `$FLECHE_CACHE` (a URL, see [`open`]), else the file store in `fleche`
+//! under the user's cache directory ([`default_url`]), which every process
+//! of the user shares.
 //! [`bind`] carries the current scope into threads, rayon and spawned tasks.
 //!
 //! ## Errors
@@ -74,7 +76,7 @@ pub use fleche_core::*;
 pub use fleche_macros::fleche;
 #[cfg(feature = "memory")]
 pub use fleche_memory as memory;
-pub use open::{CACHE_ENV, SCHEMES, open, open_config, open_default};
+pub use open::{CACHE_ENV, SCHEMES, default_url, open, open_config, open_default};
 
 /// The user guide's "Getting started" chapter; its examples run as tests.
 #[doc = include_str!("../../book/src/getting-started.md")]

@@ -13,9 +13,12 @@ pub const CACHE_ENV: &str = "FLECHE_CACHE";
 /// |---|---|
 /// | `memory://` | a new, empty in-process store |
 /// | `memory://NAME` | the process-wide in-process store called NAME |
+/// | `file:///path/to/dir` | the file store in that directory (`%20` for a space) |
 ///
-/// Options go in the query string: `strict=true`, `inline_limit=BYTES`,
-/// `claims=auto|always|never`, `claim_ttl_ms=N`, `claim_wait_ms=N`.
+/// Options go in the query string: for the cache `strict=true`,
+/// `inline_limit=BYTES`, `claims=auto|always|never`, `claim_ttl_ms=N`,
+/// `claim_wait_ms=N`; for the file store `fsync=false`, `lock_timeout_ms=N`.
+/// An unknown option is an error.
 ///
 /// ```
 /// let cache = fleche::open("memory://docs?strict=true").unwrap();
@@ -23,11 +26,22 @@ pub const CACHE_ENV: &str = "FLECHE_CACHE";
 /// assert!(fleche::open("nosuch://x").unwrap_err().to_string().contains("unknown scheme"));
 /// ```
 pub fn open(url: &str) -> Result<Cache, Error> {
-    let query = url.split_once('?').map_or("", |(_, q)| q);
-    let options = parse_options(url, query)?;
     let mut config = CacheConfig::new(url);
-    config.options = options;
+    config.options = parse_options(url, &mut query_pairs(url))?;
     open_config(&config)
+}
+
+/// The `key=value` pairs of the URL's query string.
+fn query_pairs(url: &str) -> Vec<(String, String)> {
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (k.to_owned(), percent_decode(v))
+        })
+        .collect()
 }
 
 /// Opens a cache from its configuration, as [`Cache::config`] gives it
@@ -41,9 +55,14 @@ pub fn open_config(config: &CacheConfig) -> Result<Cache, Error> {
             "expected a URL such as memory:// (no `://` found)",
         ));
     };
+    let mut backend_options = query_pairs(url);
+    // The cache's own options were read by `open`; the rest are the backend's.
+    parse_options(url, &mut backend_options)?;
     let (values, calls) = match scheme {
         #[cfg(feature = "memory")]
-        "memory" => memory(url, rest)?,
+        "memory" => memory(url, rest, &backend_options)?,
+        #[cfg(feature = "file")]
+        "file" => file(url, rest, &backend_options)?,
         other => {
             return Err(open_error(
                 url,
@@ -64,6 +83,8 @@ pub fn open_config(config: &CacheConfig) -> Result<Cache, Error> {
 pub const SCHEMES: &[&str] = &[
     #[cfg(feature = "memory")]
     "memory",
+    #[cfg(feature = "file")]
+    "file",
 ];
 
 type Stores = (
@@ -71,9 +92,29 @@ type Stores = (
     Arc<dyn fleche_core::CallStore>,
 );
 
+/// Fails on an option the backend does not know.
+fn reject_unknown(url: &str, options: &[(String, String)], known: &[&str]) -> Result<(), Error> {
+    match options.iter().find(|(k, _)| !known.contains(&k.as_str())) {
+        Some((k, _)) => Err(open_error(
+            url,
+            &format!(
+                "unknown option `{k}`; the cache takes strict, inline_limit, claims, claim_ttl_ms, claim_wait_ms{}{}",
+                if known.is_empty() {
+                    ""
+                } else {
+                    "; this store also takes "
+                },
+                known.join(", ")
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 #[cfg(feature = "memory")]
-fn memory(url: &str, rest: &str) -> Result<Stores, Error> {
+fn memory(url: &str, rest: &str, options: &[(String, String)]) -> Result<Stores, Error> {
     use fleche_memory::MemoryStore;
+    reject_unknown(url, options, &[])?;
     if rest.contains('/') {
         return Err(open_error(
             url,
@@ -88,18 +129,70 @@ fn memory(url: &str, rest: &str) -> Result<Stores, Error> {
     Ok((store.clone(), store))
 }
 
-fn parse_options(url: &str, query: &str) -> Result<CacheOptions, Error> {
-    let mut options = CacheOptions::default();
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+#[cfg(feature = "file")]
+fn file(url: &str, rest: &str, options: &[(String, String)]) -> Result<Stores, Error> {
+    use fleche_file::{FileOptions, FileStore};
+    reject_unknown(url, options, &["fsync", "lock_timeout_ms"])?;
+    let path = percent_decode(rest.split_once('?').map_or(rest, |(p, _)| p));
+    if path.is_empty() {
+        return Err(open_error(
+            url,
+            "a file URL needs a directory: file:///path/to/dir",
+        ));
+    }
+    let mut file_options = FileOptions::default();
+    for (key, value) in options {
         let bad = |what: &str| open_error(url, &format!("option `{key}` {what}, not `{value}`"));
-        match key {
+        match key.as_str() {
+            "fsync" => {
+                file_options =
+                    file_options.fsync(value.parse().map_err(|_| bad("takes true or false"))?)
+            }
+            "lock_timeout_ms" => {
+                file_options = file_options
+                    .lock_timeout(millis(value).ok_or_else(|| bad("takes milliseconds"))?)
+            }
+            _ => {}
+        }
+    }
+    let store = Arc::new(FileStore::open_with(&path, file_options)?);
+    Ok((store.clone(), store))
+}
+
+/// Decodes `%XX` escapes (a path with spaces arrives as `%20`).
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(b) = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Reads the cache's own options out of `pairs`, leaving the backend's.
+fn parse_options(url: &str, pairs: &mut Vec<(String, String)>) -> Result<CacheOptions, Error> {
+    let mut options = CacheOptions::default();
+    let mut rest = Vec::new();
+    for (key, value) in pairs.drain(..) {
+        let bad = |what: &str| open_error(url, &format!("option `{key}` {what}, not `{value}`"));
+        match key.as_str() {
             "strict" => options.strict = value.parse().map_err(|_| bad("takes true or false"))?,
             "inline_limit" => {
                 options.inline_limit = value.parse().map_err(|_| bad("takes a number of bytes"))?
             }
             "claims" => {
-                options.claims = match value {
+                options.claims = match value.as_str() {
                     "auto" => ClaimPolicy::Auto,
                     "always" => ClaimPolicy::Always,
                     "never" => ClaimPolicy::Never,
@@ -107,14 +200,15 @@ fn parse_options(url: &str, query: &str) -> Result<CacheOptions, Error> {
                 }
             }
             "claim_ttl_ms" => {
-                options.claim_ttl = millis(value).ok_or_else(|| bad("takes milliseconds"))?
+                options.claim_ttl = millis(&value).ok_or_else(|| bad("takes milliseconds"))?
             }
             "claim_wait_ms" => {
-                options.claim_wait = millis(value).ok_or_else(|| bad("takes milliseconds"))?
+                options.claim_wait = millis(&value).ok_or_else(|| bad("takes milliseconds"))?
             }
-            _ => {} // left for the backend (each backend rejects what it does not know)
+            _ => rest.push((key, value)),
         }
     }
+    *pairs = rest;
     Ok(options)
 }
 
@@ -129,9 +223,27 @@ fn open_error(url: &str, message: &str) -> Error {
     }
 }
 
-/// Opens the default cache: `$FLECHE_CACHE` if set, else an in-process
-/// memory store (the file store under the user's cache directory replaces
-/// it when the file backend lands).
+/// The default cache's URL: the file store in `fleche` under the user's
+/// cache directory (`$XDG_CACHE_HOME`, else `~/.cache` on Linux,
+/// `~/Library/Caches` on macOS, `%LOCALAPPDATA%` on Windows).
+#[cfg(feature = "file")]
+pub fn default_url() -> String {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(dirs::cache_dir)
+        .unwrap_or_else(std::env::temp_dir);
+    format!("file://{}", base.join("fleche").display())
+}
+
+/// The default cache's URL: an in-process memory store (this build has no
+/// file store).
+#[cfg(not(feature = "file"))]
+pub fn default_url() -> String {
+    "memory://default".to_owned()
+}
+
+/// Opens the default cache: `$FLECHE_CACHE` if set, else [`default_url`].
 pub fn open_default() -> Result<Cache, Error> {
     match std::env::var(CACHE_ENV) {
         Ok(url) if !url.trim().is_empty() => open(url.trim()).map_err(|e| match e {
@@ -141,13 +253,42 @@ pub fn open_default() -> Result<Cache, Error> {
             },
             other => other,
         }),
-        _ => open("memory://default"),
+        _ => open(&default_url()),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn file_urls() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a dir ü");
+        let url = format!("file://{}?fsync=false&strict=true", path.display()).replace(' ', "%20");
+        let c = open(&url).unwrap();
+        assert!(c.options().strict);
+        assert!(path.join("FLECHE-STORE").exists());
+        let e = open(&format!("file://{}?fsync=maybe", path.display()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("takes true or false"), "{e}");
+        let e = open(&format!("file://{}?colour=blue", path.display()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("unknown option `colour`") && e.contains("fsync"),
+            "{e}"
+        );
+        let e = open("file://").unwrap_err().to_string();
+        assert!(e.contains("needs a directory"), "{e}");
+        let file = dir.path().join("plain file");
+        std::fs::write(&file, b"x").unwrap();
+        let e = open(&format!("file://{}", file.display()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("is a file, not a directory"), "{e}");
+    }
 
     #[test]
     fn memory_urls() {
@@ -164,6 +305,8 @@ mod tests {
         assert!(e.contains("no `://`"), "{e}");
         let e = open("memory://x/y").unwrap_err().to_string();
         assert!(e.contains("no path"), "{e}");
+        let e = open("memory://x?fsync=false").unwrap_err().to_string();
+        assert!(e.contains("unknown option `fsync`"), "{e}");
         let e = open("memory://x?strict=maybe").unwrap_err().to_string();
         assert!(e.contains("takes true or false"), "{e}");
         let e = open("redis://user:hunter2@host/0").unwrap_err().to_string();

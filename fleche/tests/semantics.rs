@@ -628,20 +628,23 @@ fn scope_config_travels_and_reopens_the_same_store() {
     assert!(err.to_string().contains("cannot be reopened"), "{err}");
 }
 
-/// Runs this test binary again, only the named ignored test, with
-/// `FLECHE_CACHE` set; returns (success, output).
-fn child_with_cache_env(test: &str, url: &str) -> (bool, String) {
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            test,
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("FLECHE_CACHE", url)
-        .output()
-        .unwrap();
+/// Runs this test binary again, only the named ignored test, with these
+/// environment variables (and `FLECHE_CACHE` removed unless given);
+/// returns (success, output).
+fn child(test: &str, env: &[(&str, &str)]) -> (bool, String) {
+    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        "--exact",
+        test,
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env_remove("FLECHE_CACHE");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
     let text =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.success(), text)
@@ -653,29 +656,63 @@ fn env_square(x: u64) -> u64 {
 }
 
 #[test]
-#[ignore = "run by default_cache_comes_from_fleche_cache in a child process"]
+#[ignore = "run by the default-cache tests in a child process"]
 fn child_uses_default_cache() {
+    let was_stored = env_square::contains(&3).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(env_square(3), 9);
     let cache = fleche::current_cache().unwrap();
     println!("default cache url: {}", cache.config().unwrap().url);
-    assert!(cache.options().strict);
+    println!("strict: {}", cache.options().strict);
+    println!("hit: {was_stored}");
     assert!(env_square::contains(&3).unwrap());
 }
 
 #[test]
 fn default_cache_comes_from_fleche_cache() {
-    let (ok, out) =
-        child_with_cache_env("child_uses_default_cache", "memory://from-env?strict=true");
+    let (ok, out) = child(
+        "child_uses_default_cache",
+        &[("FLECHE_CACHE", "memory://from-env?strict=true")],
+    );
     assert!(ok, "{out}");
     assert!(
-        out.contains("default cache url: memory://from-env?strict=true"),
+        out.contains("default cache url: memory://from-env?strict=true")
+            && out.contains("strict: true"),
         "{out}"
     );
 
-    let (ok, out) = child_with_cache_env("child_uses_default_cache", "memry:/oops");
+    let (ok, out) = child(
+        "child_uses_default_cache",
+        &[("FLECHE_CACHE", "memry:/oops")],
+    );
     assert!(!ok);
     assert!(
         out.contains("cannot open cache memry:/oops") && out.contains("$FLECHE_CACHE"),
         "{out}"
+    );
+}
+
+/// With nothing configured the default is the file store under the user's
+/// cache directory, so a second process finds the first one's result.
+#[test]
+fn the_default_cache_is_a_file_store_shared_by_processes() {
+    let home = tempfile::tempdir().unwrap();
+    let xdg = home.path().join("cache dir");
+    let env = [("XDG_CACHE_HOME", xdg.to_str().unwrap())];
+    let (ok, first) = child("child_uses_default_cache", &env);
+    assert!(ok, "{first}");
+    assert!(
+        first.contains(&format!(
+            "default cache url: file://{}",
+            xdg.join("fleche").display()
+        )),
+        "{first}"
+    );
+    assert!(first.contains("hit: false"), "{first}");
+    assert!(xdg.join("fleche").join("FLECHE-STORE").exists());
+    let (ok, second) = child("child_uses_default_cache", &env);
+    assert!(ok, "{second}");
+    assert!(
+        second.contains("hit: true"),
+        "the second process did not find the result: {second}"
     );
 }
