@@ -60,8 +60,8 @@ pub struct Environment {
     pub package_version: String,
 }
 
-/// The host name, read once.
-pub(crate) fn host_name() -> &'static str {
+/// This machine's host name, read once (empty if unknown).
+pub fn host_name() -> &'static str {
     static HOST: LazyLock<String> = LazyLock::new(|| {
         hostname::get()
             .map(|h| h.to_string_lossy().into_owned())

@@ -94,7 +94,7 @@ fn live(c: &ClaimFile, path: &Path, now: u128) -> bool {
 fn content(owner: &Owner, ttl: Duration) -> Vec<u8> {
     let c = ClaimFile {
         owner: owner.as_str().to_owned(),
-        host: host(),
+        host: host().to_owned(),
         pid: std::process::id(),
         expires_ms: now_ms() + ttl.as_millis(),
     };
