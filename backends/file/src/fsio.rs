@@ -1,9 +1,12 @@
 //! File operations: atomic writes, reads, locks, and errors that say what
 //! failed where.
 
+use std::collections::hash_map::RandomState;
 use std::fs::{self, File, OpenOptions};
+use std::hash::BuildHasher;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -66,11 +69,37 @@ pub(crate) fn ensure_parent(path: &Path, key: Option<Digest>) -> Result<(), Stor
 
 /// A temp file name next to `path`, unique across processes and threads.
 /// Temp names start with a dot, so listings skip them.
+///
+/// The pid alone does not make the name unique over time: a process killed
+/// mid-write leaves its temp file behind, and pids come back (a worker
+/// restarted in a fresh container often gets the very same one). A later
+/// process with that pid would count the same names again and, making the
+/// same writes, find its temp file already there. So the name also holds a
+/// random nonce drawn once per process.
 fn temp_path(path: &Path) -> PathBuf {
     static NEXT: AtomicU64 = AtomicU64::new(0);
+    static NONCE: OnceLock<u64> = OnceLock::new();
+    let nonce = *NONCE.get_or_init(|| RandomState::new().hash_one(std::process::id()));
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    path.with_file_name(format!(".tmp-{}-{n}-{name}", std::process::id()))
+    path.with_file_name(format!(
+        ".tmp-{}-{nonce:016x}-{n}-{name}",
+        std::process::id()
+    ))
+}
+
+/// Creates a new temp file next to `path`. A name that is taken (a stray
+/// temp file that happens to have it) is skipped, not reused or removed.
+fn create_temp(path: &Path) -> Result<(File, PathBuf), (PathBuf, io::Error)> {
+    let mut attempts = 0;
+    loop {
+        let tmp = temp_path(path);
+        match OpenOptions::new().write(true).create_new(true).open(&tmp) {
+            Ok(f) => return Ok((f, tmp)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempts < 16 => attempts += 1,
+            Err(e) => return Err((tmp, e)),
+        }
+    }
 }
 
 /// Writes `bytes` to `path` atomically: temp file, write, fsync (optional),
@@ -83,18 +112,20 @@ pub(crate) fn write_atomic(
     key: Digest,
 ) -> Result<(), StoreError> {
     ensure_parent(path, Some(key))?;
-    let tmp = temp_path(path);
+    // A temp file that could not be created is not ours: leave it be.
+    let (mut file, tmp) = create_temp(path)
+        .map_err(|(_, e)| io_error("write (through a temp file)", path, Some(key), e))?;
     let written = (|| {
-        let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-        f.write_all(bytes)?;
+        file.write_all(bytes)?;
         if fsync {
-            f.sync_all()?;
+            file.sync_all()?;
         }
         Ok::<_, io::Error>(())
     })();
+    drop(file);
     if let Err(e) = written {
         let _ = fs::remove_file(&tmp);
-        return Err(io_error("write", &tmp, Some(key), e));
+        return Err(io_error("write (through a temp file)", path, Some(key), e));
     }
     if let Err(e) = fs::rename(&tmp, path) {
         let _ = fs::remove_file(&tmp);

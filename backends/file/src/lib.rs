@@ -11,7 +11,7 @@
 //!   FLECHE-STORE        format marker: "fleche-file 1"
 //!   values/ab/cd/<hex>  a value's bytes, under their digest
 //!   calls/ab/cd/<hex>   a call record (deterministic CBOR)
-//!   locks/ab/<hex>      lock files of record writers and claimers
+//!   locks/ab/cd         one lock file per shard: record writers, claimers
 //!   claims/ab/<hex>     live claims: owner, host, pid, lease expiry
 //! ```
 //!
