@@ -115,14 +115,11 @@ impl Fixture {
     }
 }
 
-/// `ROOT/calls/<hex[0..2]>/<hex[2..4]>/<hex>`, where the store keeps the
+/// `ROOT/calls/<hex[0..2]>/<hex>`, where the store keeps the
 /// record of `key`.
 fn record_path(root: &Path, key: Digest) -> PathBuf {
     let hex = key.to_hex();
-    root.join("calls")
-        .join(&hex[..2])
-        .join(&hex[2..4])
-        .join(&hex)
+    root.join("calls").join(&hex[..2]).join(&hex)
 }
 
 /// A store (default options, fsync on) holding `square(HIT_X)`, its key
@@ -631,7 +628,7 @@ fn print_summary(f: &Figures, plan: &Plan) {
     println!("| baseline | median |");
     println!("|---|---:|");
     println!(
-        "| std::fs::read of the hit's record file (calls/ab/cd/<hex>) | {} |",
+        "| std::fs::read of the hit's record file (calls/ab/<hex>) | {} |",
         human(f.fs_read)
     );
     println!(

@@ -1,6 +1,6 @@
 //! Claims as files.
 //!
-//! A claim is the file `claims/ab/cd/<key>`, holding its owner, host, pid
+//! A claim is the file `claims/ab/<key>`, holding its owner, host, pid
 //! and lease expiry. Every claim operation on a key runs under the key's
 //! shard lock, so "read the claim, decide, write" is atomic across
 //! processes. The holder also keeps an advisory lock on its claim file for
@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -59,6 +59,12 @@ fn read(path: &Path, key: Digest) -> Result<Option<ClaimFile>, StoreError> {
     let Some(bytes) = fsio::read(path, key)? else {
         return Ok(None);
     };
+    // An empty claim file is a released claim: the file stays, so the next
+    // claim of the key reuses its inode (creating and deleting files is the
+    // slowest part of a miss on ext4).
+    if bytes.is_empty() {
+        return Ok(None);
+    }
     // A claim file torn by a crash mid-write is a dead claim.
     Ok(Some(serde_json::from_slice(&bytes).unwrap_or(ClaimFile {
         owner: String::new(),
@@ -101,25 +107,47 @@ fn content(owner: &Owner, ttl: Duration) -> Vec<u8> {
     serde_json::to_vec(&c).unwrap_or_default()
 }
 
-/// Creates the claim file for `owner`, locked by this process.
-fn create(path: &Path, owner: &Owner, ttl: Duration, key: Digest) -> Result<(), StoreError> {
-    fsio::ensure_parent(path, Some(key))?;
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .map_err(|e| fsio::io_error("create claim file", path, Some(key), e))?;
-    file.try_lock().map_err(|e| {
-        StoreError::new(
-            ErrorKind::Conflict,
-            BACKEND,
-            format!("cannot lock the new claim file {}: {e}", path.display()),
-        )
-        .with_key(key)
-    })?;
-    file.write_all(&content(owner, ttl))
-        .map_err(|e| fsio::io_error("write claim file", path, Some(key), e))?;
+/// Makes `owner` the holder of the claim file at `path`: reuses the file
+/// (released, or left by a dead holder) when this process can lock it, and
+/// otherwise — an expired holder that still lives keeps its lock on the
+/// old file — replaces it with a new one.
+fn take(path: &Path, owner: &Owner, ttl: Duration, key: Digest) -> Result<(), StoreError> {
+    let open = |create_new: bool| {
+        let mut options = OpenOptions::new();
+        options.read(true).write(true);
+        if create_new {
+            options.create_new(true);
+        } else {
+            options.create(true).truncate(false);
+        }
+        fsio::open_in_shard(path, &options)
+            .map_err(|e| fsio::io_error("open claim file", path, Some(key), e))
+    };
+    // Our own earlier lock on this file (a released or superseded owner in
+    // this process) must go first, or it would block us.
+    held()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(path);
+    let mut file = open(false)?;
+    if file.try_lock().is_err() {
+        fsio::remove(path, key)?;
+        file = open(true)?;
+        file.try_lock().map_err(|e| {
+            StoreError::new(
+                ErrorKind::Conflict,
+                BACKEND,
+                format!("cannot lock the new claim file {}: {e}", path.display()),
+            )
+            .with_key(key)
+        })?;
+    }
+    let write = |f: &mut File| {
+        f.set_len(0)?;
+        f.seek(SeekFrom::Start(0))?;
+        f.write_all(&content(owner, ttl))
+    };
+    write(&mut file).map_err(|e| fsio::io_error("write claim file", path, Some(key), e))?;
     held()
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -127,9 +155,9 @@ fn create(path: &Path, owner: &Owner, ttl: Duration, key: Digest) -> Result<(), 
     Ok(())
 }
 
-/// Removes the claim file and drops this process's lock on it, if any.
-fn remove(path: &Path, key: Digest) -> Result<(), StoreError> {
-    fsio::remove(path, key)?;
+/// Releases the claim file: empties it and drops this process's lock.
+fn clear(path: &Path, key: Digest) -> Result<(), StoreError> {
+    fs::write(path, b"").map_err(|e| fsio::io_error("release claim file", path, Some(key), e))?;
     held()
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -171,12 +199,9 @@ pub(crate) async fn claim(
                 remaining,
             });
         }
-        Some(_) => {
-            remove(&path, key)?;
-            true
-        }
+        Some(_) => true,
     };
-    create(&path, owner, ttl, key)?;
+    take(&path, owner, ttl, key)?;
     Ok(Claim::Acquired { took_over })
 }
 
@@ -208,7 +233,7 @@ pub(crate) async fn release(
     let path = layout::claim_path(store.root(), key);
     match read(&path, key)? {
         Some(c) if c.owner == owner.as_str() => {
-            remove(&path, key)?;
+            clear(&path, key)?;
             Ok(true)
         }
         _ => Ok(false),

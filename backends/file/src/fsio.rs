@@ -61,10 +61,17 @@ pub(crate) fn remove(path: &Path, key: Digest) -> Result<bool, StoreError> {
     }
 }
 
-/// Creates the parent directory of `path` if needed.
-pub(crate) fn ensure_parent(path: &Path, key: Option<Digest>) -> Result<(), StoreError> {
-    let parent = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(parent).map_err(|e| io_error("create directory", parent, key, e))
+/// Opens `path` with `options`; if its directory is missing (a shard
+/// someone removed), creates it and tries once more. Shards are made with
+/// the store, so the common case costs no `mkdir`.
+pub(crate) fn open_in_shard(path: &Path, options: &OpenOptions) -> io::Result<File> {
+    match options.open(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
+            options.open(path)
+        }
+        other => other,
+    }
 }
 
 /// A temp file name next to `path`, unique across processes and threads.
@@ -94,7 +101,7 @@ fn create_temp(path: &Path) -> Result<(File, PathBuf), (PathBuf, io::Error)> {
     let mut attempts = 0;
     loop {
         let tmp = temp_path(path);
-        match OpenOptions::new().write(true).create_new(true).open(&tmp) {
+        match open_in_shard(&tmp, OpenOptions::new().write(true).create_new(true)) {
             Ok(f) => return Ok((f, tmp)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempts < 16 => attempts += 1,
             Err(e) => return Err((tmp, e)),
@@ -111,7 +118,6 @@ pub(crate) fn write_atomic(
     fsync: bool,
     key: Digest,
 ) -> Result<(), StoreError> {
-    ensure_parent(path, Some(key))?;
     // A temp file that could not be created is not ours: leave it be.
     let (mut file, tmp) = create_temp(path)
         .map_err(|(_, e)| io_error("write (through a temp file)", path, Some(key), e))?;
@@ -156,14 +162,15 @@ pub(crate) async fn lock(
     timeout: Duration,
     key: Digest,
 ) -> Result<LockGuard, StoreError> {
-    ensure_parent(path, Some(key))?;
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .map_err(|e| io_error("open lock file", path, Some(key), e))?;
+    let file = open_in_shard(
+        path,
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false),
+    )
+    .map_err(|e| io_error("open lock file", path, Some(key), e))?;
     let deadline = Instant::now() + timeout;
     let mut backoff = Duration::from_micros(200);
     loop {

@@ -16,10 +16,12 @@ pub const FORMAT: u32 = 1;
 
 const SUBDIRS: [&str; 4] = ["values", "calls", "locks", "claims"];
 
-/// `root/dir/ab/cd/<hex>`: two levels of 256 shards keep directories small.
+/// `root/dir/ab/<hex>`: 256 shards, made with the store, so a write never
+/// has to make a directory (a new inode is the slowest part of a write on
+/// ext4), and a directory holds 1/256 of the entries.
 fn sharded(root: &Path, dir: &str, key: Digest) -> PathBuf {
     let hex = key.to_hex();
-    root.join(dir).join(&hex[..2]).join(&hex[2..4]).join(hex)
+    root.join(dir).join(&hex[..2]).join(hex)
 }
 
 pub(crate) fn value_path(root: &Path, key: Digest) -> PathBuf {
@@ -34,12 +36,38 @@ pub(crate) fn claim_path(root: &Path, key: Digest) -> PathBuf {
     sharded(root, "claims", key)
 }
 
-/// The lock file of a key's shard: writers and claimers of the keys in one
-/// shard take turns (a few microseconds each), and the number of lock files
-/// stays bounded.
+/// The lock file of a key's shard, `root/locks/ab`: writers and claimers of
+/// the keys in one shard take turns (a few microseconds each), and there
+/// are 256 lock files, made with the store.
 pub(crate) fn lock_path(root: &Path, key: Digest) -> PathBuf {
     let hex = key.to_hex();
-    root.join("locks").join(&hex[..2]).join(&hex[2..4])
+    root.join("locks").join(&hex[..2])
+}
+
+/// The 256 shard names.
+fn shards() -> impl Iterator<Item = String> {
+    (0..=255u8).map(|b| format!("{b:02x}"))
+}
+
+/// Makes every shard directory and lock file; cheap when they exist.
+fn make_shards(root: &Path) -> Result<(), StoreError> {
+    for dir in ["values", "calls", "claims"] {
+        for shard in shards() {
+            let path = root.join(dir).join(shard);
+            fs::create_dir_all(&path).map_err(|e| io_error("create directory", &path, None, e))?;
+        }
+    }
+    let locks = root.join("locks");
+    fs::create_dir_all(&locks).map_err(|e| io_error("create directory", &locks, None, e))?;
+    for shard in shards() {
+        let path = locks.join(shard);
+        fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| io_error("create lock file", &path, None, e))?;
+    }
+    Ok(())
 }
 
 fn error(root: &Path, message: String) -> StoreError {
@@ -88,9 +116,8 @@ pub(crate) fn prepare(root: &Path) -> Result<(), StoreError> {
         }
         Err(e) => return Err(io_error("read the format marker", &marker, None, e)),
     }
-    for dir in SUBDIRS {
-        let path = root.join(dir);
-        fs::create_dir_all(&path).map_err(|e| io_error("create directory", &path, None, e))?;
+    if !root.join("locks").join("ff").exists() {
+        make_shards(root)?;
     }
     Ok(())
 }
@@ -122,26 +149,25 @@ fn check_marker(root: &Path, text: &str) -> Result<(), StoreError> {
 /// listing and queries. Temp files (names starting with a dot) are skipped.
 pub(crate) fn keys(root: &Path, dir: &str, prefix: &str) -> Result<Vec<Digest>, StoreError> {
     let prefix = prefix.to_ascii_lowercase();
-    let base = root.join(dir);
     let mut out = Vec::new();
-    for first in subdirs(&base, prefix.get(..2.min(prefix.len())).unwrap_or(""))? {
-        let rest = prefix.get(2..4.min(prefix.len().max(2))).unwrap_or("");
-        for second in subdirs(&first, rest)? {
-            let entries = match fs::read_dir(&second) {
-                Ok(e) => e,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(io_error("list", &second, None, e)),
-            };
-            for entry in entries {
-                let entry = entry.map_err(|e| io_error("list", &second, None, e))?;
-                let name = entry.file_name();
-                let Some(name) = name.to_str() else { continue };
-                if name.starts_with('.') || !name.starts_with(prefix.as_str()) {
-                    continue;
-                }
-                if let Ok(key) = name.parse::<Digest>() {
-                    out.push(key);
-                }
+    for shard in subdirs(
+        &root.join(dir),
+        prefix.get(..2.min(prefix.len())).unwrap_or(""),
+    )? {
+        let entries = match fs::read_dir(&shard) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(io_error("list", &shard, None, e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| io_error("list", &shard, None, e))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if name.starts_with('.') || !name.starts_with(prefix.as_str()) {
+                continue;
+            }
+            if let Ok(key) = name.parse::<Digest>() {
+                out.push(key);
             }
         }
     }

@@ -9,9 +9,9 @@
 //! ```text
 //! ROOT/
 //!   FLECHE-STORE        format marker: "fleche-file 1"
-//!   values/ab/cd/<hex>  a value's bytes, under their digest
-//!   calls/ab/cd/<hex>   a call record (deterministic CBOR)
-//!   locks/ab/cd         one lock file per shard: record writers, claimers
+//!   values/ab/<hex>     a value's bytes, under their digest
+//!   calls/ab/<hex>      a call record (deterministic CBOR)
+//!   locks/ab            one lock file per shard: record writers, claimers
 //!   claims/ab/<hex>     live claims: owner, host, pid, lease expiry
 //! ```
 //!

@@ -548,7 +548,7 @@ fn stale_temp_child() {
     let pid = std::process::id();
     for (dir, key) in [("values", vkey), ("calls", rkey)] {
         let hex = key.to_hex();
-        let shard = root.join(dir).join(&hex[..2]).join(&hex[2..4]);
+        let shard = root.join(dir).join(&hex[..2]);
         fs::create_dir_all(&shard).unwrap();
         for n in 0..4 {
             fs::write(shard.join(format!(".tmp-{pid}-{n}-{hex}")), b"torn").unwrap();

@@ -31,7 +31,7 @@ fn hex(key: Digest) -> String {
 
 fn sharded(root: &Path, dir: &str, key: Digest) -> PathBuf {
     let h = hex(key);
-    root.join(dir).join(&h[..2]).join(&h[2..4]).join(&h)
+    root.join(dir).join(&h[..2]).join(&h)
 }
 
 fn value_file(root: &Path, key: Digest) -> PathBuf {
@@ -44,7 +44,7 @@ fn call_file(root: &Path, key: Digest) -> PathBuf {
 
 fn lock_file(root: &Path, key: Digest) -> PathBuf {
     let h = hex(key);
-    root.join("locks").join(&h[..2]).join(&h[2..4])
+    root.join("locks").join(&h[..2])
 }
 
 /// Deterministic, distinct bytes.
