@@ -32,8 +32,10 @@ pub(crate) fn call_path(root: &Path, key: Digest) -> PathBuf {
     sharded(root, "calls", key)
 }
 
-pub(crate) fn claim_path(root: &Path, key: Digest) -> PathBuf {
-    sharded(root, "claims", key)
+/// The claim table of a key's shard, `root/claims/ab`.
+pub(crate) fn claim_table_path(root: &Path, key: Digest) -> PathBuf {
+    let hex = key.to_hex();
+    root.join("claims").join(&hex[..2])
 }
 
 /// The lock file of a key's shard, `root/locks/ab`: writers and claimers of
@@ -51,21 +53,24 @@ fn shards() -> impl Iterator<Item = String> {
 
 /// Makes every shard directory and lock file; cheap when they exist.
 fn make_shards(root: &Path) -> Result<(), StoreError> {
-    for dir in ["values", "calls", "claims"] {
+    for dir in ["values", "calls"] {
         for shard in shards() {
             let path = root.join(dir).join(shard);
             fs::create_dir_all(&path).map_err(|e| io_error("create directory", &path, None, e))?;
         }
     }
-    let locks = root.join("locks");
-    fs::create_dir_all(&locks).map_err(|e| io_error("create directory", &locks, None, e))?;
-    for shard in shards() {
-        let path = locks.join(shard);
-        fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| io_error("create lock file", &path, None, e))?;
+    // One lock file and one claim table per shard.
+    for dir in ["locks", "claims"] {
+        let base = root.join(dir);
+        fs::create_dir_all(&base).map_err(|e| io_error("create directory", &base, None, e))?;
+        for shard in shards() {
+            let path = base.join(shard);
+            fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .map_err(|e| io_error("create file", &path, None, e))?;
+        }
     }
     Ok(())
 }

@@ -12,7 +12,8 @@
 //!   values/ab/<hex>     a value's bytes, under their digest
 //!   calls/ab/<hex>      a call record (deterministic CBOR)
 //!   locks/ab            one lock file per shard: record writers, claimers
-//!   claims/ab/<hex>     live claims: owner, host, pid, lease expiry
+//!   locks/procs/<id>    one per claiming process, locked while it lives
+//!   claims/ab           the shard's live claims: owner, host, pid, lease
 //! ```
 //!
 //! - **Atomic writes**: a temp file in the target's directory, written,
@@ -21,9 +22,10 @@
 //! - **Writers of one record** hold its lock file (an advisory lock), so
 //!   the write that finishes last is the one that stays; waiting is bounded
 //!   and a timeout is a clear `Conflict` error.
-//! - **Claims** are files created under the key's lock, whose holder keeps
-//!   an advisory lock on them while it lives: a claim whose holder died is
-//!   taken over at once on the same host, and by its lease elsewhere.
+//! - **Claims** are entries of the shard's claim table, changed under the
+//!   shard's lock; each claiming process keeps an advisory lock on a file of
+//!   its own while it lives, so a claim whose holder died is taken over at
+//!   once on the same host, and by its lease elsewhere.
 //! - **Verified reads**: a value file whose bytes do not match its digest,
 //!   or a record that does not decode, is reported `Corrupt`; the cache
 //!   treats that as a miss and its recomputation overwrites the file.
@@ -53,6 +55,7 @@ use std::sync::Arc;
 
 use fleche_core::StoreError;
 
+pub use claims::prune_process_files;
 pub use config::FileOptions;
 pub use layout::{FORMAT, MARKER};
 

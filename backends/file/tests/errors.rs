@@ -953,15 +953,15 @@ async fn cache_treats_damage_as_a_miss_and_repairs_it() {
 // Claims left by a dead process
 
 #[tokio::test]
-async fn torn_claim_file_counts_as_dead() {
+async fn a_torn_claim_table_reads_as_empty() {
     let dir = tempfile::tempdir().unwrap();
     let store = FileStore::open(dir.path()).unwrap();
     let key = Digest::of(b"claimed");
-    let path = sharded(dir.path(), "claims", key);
-    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    // The claim table of the key's shard, torn mid-rewrite by a crash.
+    let path = dir.path().join("claims").join(&hex(key)[..2]);
     File::create(&path)
         .unwrap()
-        .write_all(b"{\"owner\":\"x")
+        .write_all(b"{\"00ab\":{\"owner\":\"x")
         .unwrap();
     let owner = Owner::new();
     match store
@@ -969,8 +969,53 @@ async fn torn_claim_file_counts_as_dead() {
         .await
         .unwrap()
     {
-        Claim::Acquired { took_over } => assert!(took_over),
-        held => panic!("a torn claim file blocked the claim: {held:?}"),
+        Claim::Acquired { .. } => {}
+        held => panic!("a torn claim table blocked the claim: {held:?}"),
     }
     assert!(store.release(key, &owner).await.unwrap());
+}
+
+/// A claim whose holder's process lock file is not locked (the process is
+/// gone) is dead at once, long before its lease ends.
+#[tokio::test]
+async fn a_claim_of_a_dead_process_on_this_host_is_taken_over_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::open(dir.path()).unwrap();
+    let key = Digest::of(b"claimed by the dead");
+    let host = fleche_core::metadata::host_name();
+    let procs = dir.path().join("locks").join("procs");
+    fs::create_dir_all(&procs).unwrap();
+    fs::write(procs.join("dead-process"), b"").unwrap(); // exists, nobody locks it
+    let table = format!(
+        "{{\"{}\":{{\"owner\":\"ghost\",\"host\":\"{host}\",\"pid\":1,\"process\":\"dead-process\",\"expires_ms\":99999999999999}}}}",
+        hex(key)
+    );
+    fs::write(dir.path().join("claims").join(&hex(key)[..2]), table).unwrap();
+    let owner = Owner::new();
+    assert_eq!(
+        store
+            .claim(key, &owner, Duration::from_secs(5))
+            .await
+            .unwrap(),
+        Claim::Acquired { took_over: true }
+    );
+    // The same entry on another host is trusted until its lease ends.
+    let other = Digest::of(b"claimed elsewhere");
+    let table = format!(
+        "{{\"{}\":{{\"owner\":\"far\",\"host\":\"another-host\",\"pid\":1,\"process\":\"dead-process\",\"expires_ms\":99999999999999}}}}",
+        hex(other)
+    );
+    fs::write(dir.path().join("claims").join(&hex(other)[..2]), table).unwrap();
+    assert!(matches!(
+        store
+            .claim(other, &owner, Duration::from_secs(5))
+            .await
+            .unwrap(),
+        Claim::Held { .. }
+    ));
+    assert_eq!(
+        fleche_file::prune_process_files(dir.path()).unwrap(),
+        1,
+        "the dead process's lock file is pruned"
+    );
 }
