@@ -132,20 +132,24 @@ impl Shard {
         let mut bytes = Vec::new();
         std::io::Read::read_to_end(&mut file, &mut bytes)
             .map_err(|e| fsio::io_error("read claim table", &path, Some(key), e))?;
-        let table = if bytes.is_empty() {
-            Table::new()
-        } else {
-            serde_json::from_slice(&bytes).unwrap_or_default()
-        };
+        // The first JSON value; bytes after it are the tail of a longer
+        // table cut short by a crash between overwrite and shrink.
+        let table = serde_json::Deserializer::from_slice(&bytes)
+            .into_iter::<Table>()
+            .next()
+            .and_then(Result::ok)
+            .unwrap_or_default();
         Ok(Self { file, path, table })
     }
 
     fn save(&mut self, key: Digest) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec(&self.table).unwrap_or_default();
+        // Overwrite in place, then shrink: the file keeps its data block, so
+        // no block is freed and allocated again on every claim.
         let mut write = || {
-            self.file.set_len(0)?;
             self.file.seek(SeekFrom::Start(0))?;
-            self.file.write_all(&bytes)
+            self.file.write_all(&bytes)?;
+            self.file.set_len(bytes.len() as u64)
         };
         write().map_err(|e| fsio::io_error("write claim table", &self.path, Some(key), e))
     }
