@@ -644,6 +644,20 @@ fn print_summary(f: &Figures, plan: &Plan) {
         "- miss fsync on / miss fsync off = {:.1}",
         f.miss_on / f.miss_off
     );
+    // A miss must make the record's file: one new inode, whose cost on ext4
+    // swings by two orders of magnitude with recent deletions. Measured in
+    // the same run, this ratio says what the store adds on top.
+    if let Some((_, inode)) = f
+        .miss_steps
+        .iter()
+        .find(|(name, _)| name.starts_with("create a new empty file"))
+    {
+        println!(
+            "- miss fsync off / creating one empty file = {:.2} (the store's own work: {} per miss)",
+            f.miss_off / inode,
+            human(f.miss_off - inode)
+        );
+    }
     println!();
     println!("Where a hit's time goes (each sub-step measured alone; they overlap):");
     println!();
