@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use fleche_core::{
-    CallRecord, CallStore, Capabilities, Claim, Digest, ErrorKind, Owner, Query, StoreError,
-    ValueRef, async_trait,
+    CallRecord, CallStore, Capabilities, Claim, CodecError, Digest, ErrorKind, Owner, Query,
+    StoreError, ValueRef, async_trait,
 };
 use futures::stream::{self, BoxStream, StreamExt};
 use serde::Deserialize;
@@ -15,25 +15,36 @@ fn corrupt(key: Digest, what: String) -> StoreError {
     StoreError::new(ErrorKind::Corrupt, BACKEND, what).with_key(key)
 }
 
-/// Reads and decodes the record of `key`.
-fn read_record(store: &FileStore, key: Digest) -> Result<Option<CallRecord>, StoreError> {
+/// Reads the record file of `key`, decodes it with `decode`, and checks
+/// that it is `key`'s record.
+fn read_as<T>(
+    store: &FileStore,
+    key: Digest,
+    decode: impl FnOnce(&[u8]) -> Result<T, CodecError>,
+    key_of: impl FnOnce(&T) -> Digest,
+) -> Result<Option<T>, StoreError> {
     let path = layout::call_path(store.root(), key);
     let Some(bytes) = fsio::read(&path, key)? else {
         return Ok(None);
     };
-    let record = CallRecord::from_bytes(&bytes)
+    let decoded = decode(&bytes)
         .map_err(|e| corrupt(key, format!("{} does not decode: {e}", path.display())))?;
-    if record.key != key {
+    let found = key_of(&decoded);
+    if found != key {
         return Err(corrupt(
             key,
             format!(
-                "{} holds the record of another key, {}",
-                path.display(),
-                record.key
+                "{} holds the record of another key, {found}",
+                path.display()
             ),
         ));
     }
-    Ok(Some(record))
+    Ok(Some(decoded))
+}
+
+/// Reads and decodes the record of `key`.
+fn read_record(store: &FileStore, key: Digest) -> Result<Option<CallRecord>, StoreError> {
+    read_as(store, key, CallRecord::from_bytes, |r| r.key)
 }
 
 /// The fields of a record the hit path needs; decoding only these skips
@@ -77,23 +88,8 @@ impl CallStore for FileStore {
     }
 
     async fn get_result(&self, key: Digest) -> Result<Option<ValueRef>, StoreError> {
-        let path = layout::call_path(self.root(), key);
-        let Some(bytes) = fsio::read(&path, key)? else {
-            return Ok(None);
-        };
-        let head: Head = fleche_core::codec::decode(&bytes)
-            .map_err(|e| corrupt(key, format!("{} does not decode: {e}", path.display())))?;
-        if head.key != key {
-            return Err(corrupt(
-                key,
-                format!(
-                    "{} holds the record of another key, {}",
-                    path.display(),
-                    head.key
-                ),
-            ));
-        }
-        Ok(Some(head.result))
+        let head = read_as(self, key, fleche_core::codec::decode::<Head>, |h| h.key)?;
+        Ok(head.map(|h| h.result))
     }
 
     async fn delete(&self, key: Digest) -> Result<bool, StoreError> {
