@@ -82,6 +82,10 @@ pub use open::{CACHE_ENV, SCHEMES, default_url, open, open_config, open_default}
 #[doc = include_str!("../../book/src/getting-started.md")]
 pub mod getting_started {}
 
+/// The user guide's "Stores" chapter.
+#[doc = include_str!("../../book/src/stores.md")]
+pub mod stores {}
+
 /// The user guide's "Parallel execution" chapter; its examples run as tests.
 #[doc = include_str!("../../book/src/parallel.md")]
 pub mod parallel {}
