@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput, measurement::WallTime};
 use fleche::{Cache, Digest, Scope, bridge, codec, fleche};
+use fleche_bench_support::{human, timed, times};
 use serde_bytes::ByteBuf;
 
 #[fleche]
@@ -207,37 +208,9 @@ const SMOKE_PLAN: Plan = Plan {
     batch_time: Duration::ZERO,
 };
 
-/// Median seconds per operation. `batch(n)` runs the operation `n` times and
-/// returns the time the operations took (setup excluded).
-fn median_per_op(plan: &Plan, mut batch: impl FnMut(u64) -> Duration) -> f64 {
-    // Calibrate (and warm up): grow n until a batch lasts batch_time.
-    let mut n = 1u64;
-    loop {
-        let t = batch(n);
-        if t >= plan.batch_time || n >= 1 << 32 {
-            break;
-        }
-        let scale = if t.is_zero() {
-            16.0
-        } else {
-            (plan.batch_time.as_secs_f64() / t.as_secs_f64() * 1.2).clamp(1.5, 16.0)
-        };
-        n = ((n as f64) * scale).ceil() as u64;
-    }
-    let mut per_op: Vec<f64> = (0..plan.batches)
-        .map(|_| batch(n).as_secs_f64() / n as f64)
-        .collect();
-    per_op.sort_by(f64::total_cmp);
-    per_op[per_op.len() / 2]
-}
-
-/// Times `n` runs of `op`.
-fn timed(n: u64, mut op: impl FnMut()) -> Duration {
-    let start = Instant::now();
-    for _ in 0..n {
-        op();
-    }
-    start.elapsed()
+/// Median seconds per operation with this plan.
+fn median(plan: &Plan, batch: impl FnMut(u64) -> Duration) -> f64 {
+    fleche_bench_support::median_per_op(plan.batch_time, plan.batches, batch)
 }
 
 /// Medians of every case, in seconds per operation.
@@ -266,25 +239,25 @@ fn measure(plan: &Plan, inputs: &Inputs) -> Figures {
         .expect("square's result is stored inline");
 
     let hit = fleche::with_cache(cache.clone(), || {
-        median_per_op(plan, |n| {
+        median(plan, |n| {
             timed(n, || {
                 black_box(square(black_box(HIT_X)));
             })
         })
     });
-    let miss = median_per_op(plan, |n| {
+    let miss = median(plan, |n| {
         Scope::current().with_cache(memory_cache()).run(|| {
             timed(n, || {
                 black_box(one_miss());
             })
         })
     });
-    let get_result = median_per_op(plan, |n| {
+    let get_result = median(plan, |n| {
         timed(n, || {
             black_box(bridge::block_on(calls.get_result(black_box(key))).unwrap());
         })
     });
-    let body = median_per_op(plan, |n| {
+    let body = median(plan, |n| {
         timed(n, || {
             let x = black_box(HIT_X);
             black_box(x * x);
@@ -294,7 +267,7 @@ fn measure(plan: &Plan, inputs: &Inputs) -> Figures {
     let steps = fleche::with_cache(cache.clone(), || {
         let spec = square::spec();
         let args = [("x", arg)];
-        let step = |f: &mut dyn FnMut()| median_per_op(plan, |n| timed(n, &mut *f));
+        let step = |f: &mut dyn FnMut()| median(plan, |n| timed(n, &mut *f));
         vec![
             (
                 "__private::prepare()",
@@ -353,7 +326,7 @@ fn measure(plan: &Plan, inputs: &Inputs) -> Figures {
     });
 
     let dig = |v: &dyn Fn() -> Digest| {
-        median_per_op(plan, |n| {
+        median(plan, |n| {
             timed(n, || {
                 black_box(v());
             })
@@ -370,30 +343,6 @@ fn measure(plan: &Plan, inputs: &Inputs) -> Figures {
         blake3: dig(&|| blake3::hash(black_box(&inputs.raw)).into()),
         list: dig(&|| digest(black_box(&inputs.list))),
         steps,
-    }
-}
-
-/// A time with a readable unit.
-fn human(secs: f64) -> String {
-    if secs >= 1.0 {
-        format!("{secs:.2} s")
-    } else if secs >= 1e-3 {
-        format!("{:.3} ms", secs * 1e3)
-    } else if secs >= 1e-6 {
-        format!("{:.3} µs", secs * 1e6)
-    } else {
-        format!("{:.1} ns", secs * 1e9)
-    }
-}
-
-/// A ratio as a speedup factor, with the digits that matter.
-fn times(r: f64) -> String {
-    if r >= 10.0 {
-        format!("{r:.0}x")
-    } else if r >= 1.0 {
-        format!("{r:.1}x")
-    } else {
-        format!("{r:.2}x")
     }
 }
 

@@ -38,6 +38,7 @@ use criterion::{Criterion, SamplingMode};
 use fleche::{
     Bytes, Cache, CallRecord, CallStore, ClaimPolicy, Digest, Owner, Scope, ValueRef, bridge, codec,
 };
+use fleche_bench_support::{human, median_per_op, timed, times, verdict};
 use fleche_file::{FileOptions, FileStore};
 use serde::Deserialize;
 use tempfile::TempDir;
@@ -240,44 +241,6 @@ const SMOKE_PLAN: Plan = Plan {
     batch_time: Duration::ZERO,
     fsync_batches: 1,
 };
-
-/// Median seconds per operation over `batches` batches. `batch(n)` runs the
-/// operation `n` times and returns the time the operations took (setup
-/// excluded).
-fn median_per_op(
-    batch_time: Duration,
-    batches: usize,
-    mut batch: impl FnMut(u64) -> Duration,
-) -> f64 {
-    // Calibrate (and warm up): grow n until a batch lasts batch_time.
-    let mut n = 1u64;
-    loop {
-        let t = batch(n);
-        if t >= batch_time || n >= 1 << 32 {
-            break;
-        }
-        let scale = if t.is_zero() {
-            16.0
-        } else {
-            (batch_time.as_secs_f64() / t.as_secs_f64() * 1.2).clamp(1.5, 16.0)
-        };
-        n = ((n as f64) * scale).ceil() as u64;
-    }
-    let mut per_op: Vec<f64> = (0..batches)
-        .map(|_| batch(n).as_secs_f64() / n as f64)
-        .collect();
-    per_op.sort_by(f64::total_cmp);
-    per_op[per_op.len() / 2]
-}
-
-/// Times `n` runs of `op`.
-fn timed(n: u64, mut op: impl FnMut()) -> Duration {
-    let start = Instant::now();
-    for _ in 0..n {
-        op();
-    }
-    start.elapsed()
-}
 
 /// Medians of every case, in seconds per operation.
 struct Figures {
@@ -541,30 +504,6 @@ fn count_entries(dir: &Path) -> (u64, u64) {
     (dirs, files)
 }
 
-/// A time with a readable unit.
-fn human(secs: f64) -> String {
-    if secs >= 1.0 {
-        format!("{secs:.2} s")
-    } else if secs >= 1e-3 {
-        format!("{:.3} ms", secs * 1e3)
-    } else if secs >= 1e-6 {
-        format!("{:.3} µs", secs * 1e6)
-    } else {
-        format!("{:.1} ns", secs * 1e9)
-    }
-}
-
-/// A ratio as a speedup factor, with the digits that matter.
-fn times(r: f64) -> String {
-    if r >= 10.0 {
-        format!("{r:.0}x")
-    } else if r >= 1.0 {
-        format!("{r:.1}x")
-    } else {
-        format!("{r:.2}x")
-    }
-}
-
 /// Python fleche's pickle-file cache on this machine, for scale.
 mod python {
     pub(super) const HIT: f64 = 130e-6;
@@ -576,10 +515,6 @@ mod target {
     pub(super) const HIT: f64 = 20e-6;
     pub(super) const HIT_OVER_READ: f64 = 3.0;
     pub(super) const MISS: f64 = 300e-6;
-}
-
-fn verdict(ok: bool) -> &'static str {
-    if ok { "PASS" } else { "FAIL" }
 }
 
 fn print_summary(f: &Figures, plan: &Plan) {
