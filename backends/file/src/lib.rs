@@ -30,6 +30,12 @@
 //!   or a record that does not decode, is reported `Corrupt`; the cache
 //!   treats that as a miss and its recomputation overwrites the file.
 //!
+//! File operations are short and run inline on the calling task (a hit is
+//! one small read; handing it to a thread pool would cost more than the
+//! read). Waiting for a lock held by another writer sleeps on Tokio's timer,
+//! so the store's futures run inside a Tokio runtime — as they do under a
+//! `#[fleche]` function, whose sync bridge provides one.
+//!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
 //! use fleche_core::{Bytes, Digest, ValueStore};
