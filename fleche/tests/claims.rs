@@ -112,7 +112,7 @@ async fn an_expired_claim_is_taken_over_and_released_after() {
 
 #[fleche]
 async fn long_running(x: u64) -> u64 {
-    tokio::time::sleep(Duration::from_millis(900)).await;
+    tokio::time::sleep(Duration::from_millis(2000)).await;
     x
 }
 
@@ -121,7 +121,8 @@ async fn long_running(x: u64) -> u64 {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_lease_is_renewed_while_the_body_runs() {
     let store = Arc::new(MemoryStore::new());
-    let cache = cache_on(&store, Duration::from_millis(300), Duration::from_secs(60));
+    // A 600 ms lease renewed every 200 ms: checked at 1.3 s, two leases in.
+    let cache = cache_on(&store, Duration::from_millis(600), Duration::from_secs(60));
     let key = long_running::digest(&9);
     let worker = tokio::spawn(
         fleche::Scope::current()
@@ -129,7 +130,7 @@ async fn the_lease_is_renewed_while_the_body_runs() {
             .run_async(long_running(9)),
     );
 
-    tokio::time::sleep(Duration::from_millis(600)).await; // two TTLs later
+    tokio::time::sleep(Duration::from_millis(1300)).await; // two leases later
     let intruder = Owner::new();
     match store
         .claim(key, &intruder, Duration::from_secs(1))
