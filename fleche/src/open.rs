@@ -27,7 +27,7 @@ pub const CACHE_ENV: &str = "FLECHE_CACHE";
 /// ```
 pub fn open(url: &str) -> Result<Cache, Error> {
     let mut config = CacheConfig::new(url);
-    config.options = parse_options(url, &mut query_pairs(url))?;
+    config.options = parse_options(url, &query_pairs(url))?;
     open_config(&config)
 }
 
@@ -55,9 +55,9 @@ pub fn open_config(config: &CacheConfig) -> Result<Cache, Error> {
             "expected a URL such as memory:// (no `://` found)",
         ));
     };
-    let mut backend_options = query_pairs(url);
     // The cache's own options were read by `open`; the rest are the backend's.
-    parse_options(url, &mut backend_options)?;
+    let mut backend_options = query_pairs(url);
+    backend_options.retain(|(k, _)| !CACHE_OPTIONS.contains(&k.as_str()));
     let (values, calls) = match scheme {
         #[cfg(feature = "memory")]
         "memory" => memory(url, rest, &backend_options)?,
@@ -98,7 +98,8 @@ fn reject_unknown(url: &str, options: &[(String, String)], known: &[&str]) -> Re
         Some((k, _)) => Err(open_error(
             url,
             &format!(
-                "unknown option `{k}`; the cache takes strict, inline_limit, claims, claim_ttl_ms, claim_wait_ms{}{}",
+                "unknown option `{k}`; the cache takes {}{}{}",
+                CACHE_OPTIONS.join(", "),
                 if known.is_empty() {
                     ""
                 } else {
@@ -161,30 +162,24 @@ fn file(url: &str, rest: &str, options: &[(String, String)]) -> Result<Stores, E
 
 /// Decodes `%XX` escapes (a path with spaces arrives as `%20`).
 fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(b) = s
-                .get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
-/// Reads the cache's own options out of `pairs`, leaving the backend's.
-fn parse_options(url: &str, pairs: &mut Vec<(String, String)>) -> Result<CacheOptions, Error> {
+/// The options the cache itself takes; every other option is the backend's.
+const CACHE_OPTIONS: &[&str] = &[
+    "strict",
+    "inline_limit",
+    "claims",
+    "claim_ttl_ms",
+    "claim_wait_ms",
+];
+
+/// Reads the cache's own options out of `pairs`; the backend reads the rest.
+fn parse_options(url: &str, pairs: &[(String, String)]) -> Result<CacheOptions, Error> {
     let mut options = CacheOptions::default();
-    let mut rest = Vec::new();
-    for (key, value) in pairs.drain(..) {
+    for (key, value) in pairs {
         let bad = |what: &str| open_error(url, &format!("option `{key}` {what}, not `{value}`"));
         match key.as_str() {
             "strict" => options.strict = value.parse().map_err(|_| bad("takes true or false"))?,
@@ -200,15 +195,14 @@ fn parse_options(url: &str, pairs: &mut Vec<(String, String)>) -> Result<CacheOp
                 }
             }
             "claim_ttl_ms" => {
-                options.claim_ttl = millis(&value).ok_or_else(|| bad("takes milliseconds"))?
+                options.claim_ttl = millis(value).ok_or_else(|| bad("takes milliseconds"))?
             }
             "claim_wait_ms" => {
-                options.claim_wait = millis(&value).ok_or_else(|| bad("takes milliseconds"))?
+                options.claim_wait = millis(value).ok_or_else(|| bad("takes milliseconds"))?
             }
-            _ => rest.push((key, value)),
+            _ => {}
         }
     }
-    *pairs = rest;
     Ok(options)
 }
 
