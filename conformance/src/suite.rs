@@ -1,5 +1,6 @@
 //! The `suite!` macro and the functions its tests call.
 
+use std::io::Write;
 use std::sync::Arc;
 
 use crate::cases::{Needs, cases};
@@ -12,9 +13,17 @@ use crate::report::{Outcome, run_one};
 /// The three capability flags must be `true` or `false`. A case whose
 /// capability is declared `false` is ignored, with the reason; one declared
 /// `true` fails if the store's `Capabilities` disagree.
+///
+/// A store that needs a server adds `server: "ENV_VAR"`, the variable that
+/// names the server: while it is unset every test says loudly that it did
+/// not run, and fails instead when `FLECHE_TEST_REQUIRE_ALL=1` (see
+/// [`server_url`](crate::server_url)).
 #[macro_export]
 macro_rules! suite {
     (factory: $factory:expr, claims: $claims:tt, persistent: $persistent:tt, processes: $processes:tt $(,)?) => {
+        $crate::suite!(factory: $factory, claims: $claims, persistent: $persistent, processes: $processes, server: "");
+    };
+    (factory: $factory:expr, claims: $claims:tt, persistent: $persistent:tt, processes: $processes:tt, server: $server:literal $(,)?) => {
         /// The fleche conformance suite, one test per promise.
         mod conformance {
             #[allow(unused_imports)]
@@ -24,7 +33,15 @@ macro_rules! suite {
                 $factory
             }
 
+            /// Whether the store's server is there (always, without one).
+            fn __server_present() -> bool {
+                $server.is_empty() || $crate::server_url($server).is_some()
+            }
+
             fn __run(name: &str, declared: bool) {
+                if !__server_present() {
+                    return;
+                }
                 $crate::__private::run_test(
                     name,
                     declared,
@@ -119,6 +136,9 @@ macro_rules! suite {
             /// The flags given to `suite!` agree with the store's capabilities.
             #[test]
             fn declared_capabilities_match() {
+                if !__server_present() {
+                    return;
+                }
                 $crate::__private::check_declared(__factory(), $claims, $persistent, $processes);
             }
 
@@ -255,4 +275,43 @@ pub fn child_test(factory: impl Factory + 'static) {
             "fleche-conformance: __child only does something as the child of a cross-process case"
         );
     }
+}
+
+/// The environment variable that makes a missing server an error.
+pub const REQUIRE_ALL_ENV: &str = "FLECHE_TEST_REQUIRE_ALL";
+
+/// The URL of the test server named by the environment variable `var`
+/// (`FLECHE_TEST_POSTGRES_URL`, …), for tests that need a real server.
+///
+/// When `var` is unset it prints a loud `SKIPPED` line on stderr and returns
+/// `None`, so a developer without the server still runs the rest; with
+/// `FLECHE_TEST_REQUIRE_ALL=1` (as CI sets) it panics instead, so a backend
+/// can never go untested unnoticed.
+///
+/// ```
+/// // No such server here: the test that asked says it skipped.
+/// # if std::env::var_os(fleche_conformance::REQUIRE_ALL_ENV).is_none() {
+/// assert_eq!(fleche_conformance::server_url("FLECHE_TEST_NO_SUCH_SERVER"), None);
+/// # }
+/// ```
+pub fn server_url(var: &str) -> Option<String> {
+    if let Some(url) = std::env::var(var).ok().filter(|u| !u.is_empty()) {
+        return Some(url);
+    }
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("this test")
+        .to_owned();
+    if std::env::var(REQUIRE_ALL_ENV).is_ok_and(|v| v == "1") {
+        panic!(
+            "{test}: {var} is not set, and {REQUIRE_ALL_ENV}=1 forbids skipping; run `eval \"$(scripts/services up)\"` first"
+        );
+    }
+    // Written to stderr directly: the test harness captures `eprintln!` of
+    // passing tests, and a skip must not pass unseen.
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {test}: {var} is not set; run `eval \"$(scripts/services up)\"` to test against the real server"
+    );
+    None
 }

@@ -8,7 +8,7 @@
 //! drive them, so this works whether or not the caller is inside a runtime.
 
 use std::future::Future;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::{Arc, LazyLock};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
@@ -51,6 +51,55 @@ pub fn block_on<F: Future>(fut: F) -> F::Output {
             Poll::Ready(out) => return out,
             Poll::Pending => thread::park(),
         }
+    }
+}
+
+/// Runs `fut` (a future or a stream) with fleche's runtime as the current
+/// Tokio context on every poll, wherever it is polled.
+///
+/// Network stores wrap their operations in this. A socket, timer or task
+/// that a client library creates then belongs to fleche's runtime, whose
+/// own threads drive it. Without it, a connection opened inside a caller's
+/// current-thread runtime would hang the first time a sync `#[fleche]`
+/// function, called from that same runtime, waited on it: the runtime that
+/// should deliver its readiness would be the one blocked in the call.
+///
+/// ```
+/// # fleche_core::bridge::block_on(async {
+/// let n = fleche_core::bridge::on_fleche_runtime(async {
+///     tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+///     7
+/// })
+/// .await;
+/// assert_eq!(n, 7);
+/// # });
+/// ```
+pub fn on_fleche_runtime<F>(fut: F) -> OnFlecheRuntime<F> {
+    OnFlecheRuntime { fut: Box::pin(fut) }
+}
+
+/// The future (or stream) of [`on_fleche_runtime`].
+#[derive(Debug)]
+#[must_use = "futures do nothing unless awaited"]
+pub struct OnFlecheRuntime<F> {
+    fut: Pin<Box<F>>,
+}
+
+impl<F: Future> Future for OnFlecheRuntime<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let _context = RUNTIME.handle().enter();
+        self.fut.as_mut().poll(cx)
+    }
+}
+
+impl<S: futures::Stream> futures::Stream for OnFlecheRuntime<S> {
+    type Item = S::Item;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
+        let _context = RUNTIME.handle().enter();
+        self.fut.as_mut().poll_next(cx)
     }
 }
 

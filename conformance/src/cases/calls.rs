@@ -6,7 +6,7 @@ use fleche_core::{ArgDigest, CallRecord, Digest, Order, Query, Timestamp, ValueR
 use serde_json::json;
 
 use super::fixtures::{key, record, value};
-use crate::harness::{CaseResult, Harness, Stores, ensure};
+use crate::harness::{CaseError, CaseResult, Harness, Stores, ensure};
 
 async fn query(s: &Stores, q: &Query) -> Result<Vec<CallRecord>, crate::CaseError> {
     Ok(s.calls.query(q).try_collect().await?)
@@ -52,10 +52,17 @@ pub(crate) async fn calls_round_trip_every_field(h: &Harness) -> CaseResult {
     for rec in [inline, external] {
         s.calls.put(rec.clone()).await?;
         let got = s.calls.get(rec.key).await?;
+        let Some(got) = got else {
+            return Err(CaseError::fail(format!(
+                "record {} was put, but get returned None",
+                rec.key
+            )));
+        };
         ensure!(
-            got.as_ref() == Some(&rec),
-            "record {} came back different:\nput {rec:?}\ngot {got:?}",
-            rec.key
+            got == rec,
+            "record {} came back different: {}",
+            rec.key,
+            differences(&rec, &got)
         );
         let result = s.calls.get_result(rec.key).await?;
         ensure!(
@@ -140,6 +147,88 @@ async fn populate(s: &Stores, case: &str) -> Result<Vec<CallRecord>, crate::Case
         written.push(rec);
     }
     Ok(written)
+}
+
+/// Which fields of two records differ, each shown briefly: records can be
+/// too big to print whole.
+fn differences(put: &CallRecord, got: &CallRecord) -> String {
+    fn brief(value: impl std::fmt::Debug) -> String {
+        let text = format!("{value:?}");
+        match text.char_indices().nth(200) {
+            Some((cut, _)) => format!("{}…", &text[..cut]),
+            None => text,
+        }
+    }
+    let mut out = Vec::new();
+    let mut field = |name: &str, same: bool, put: String, got: String| {
+        if !same {
+            out.push(format!("{name}: put {put}, got {got}"));
+        }
+    };
+    field(
+        "format",
+        put.format == got.format,
+        brief(put.format),
+        brief(got.format),
+    );
+    field(
+        "function",
+        put.function == got.function,
+        brief(&put.function),
+        brief(&got.function),
+    );
+    field(
+        "version",
+        put.version == got.version,
+        brief(put.version),
+        brief(got.version),
+    );
+    field(
+        "code",
+        put.code == got.code,
+        brief(put.code),
+        brief(got.code),
+    );
+    field(
+        "args",
+        put.args == got.args,
+        brief(&put.args),
+        brief(&got.args),
+    );
+    field(
+        "result",
+        put.result == got.result,
+        brief(&put.result),
+        brief(&got.result),
+    );
+    field(
+        "created_at",
+        put.created_at == got.created_at,
+        brief(put.created_at),
+        brief(got.created_at),
+    );
+    for (name, value) in &put.metadata {
+        let other = got.metadata.get(name);
+        field(
+            &format!("metadata.{name}"),
+            other == Some(value),
+            brief(value),
+            brief(other),
+        );
+    }
+    for name in got
+        .metadata
+        .keys()
+        .filter(|k| !put.metadata.contains_key(*k))
+    {
+        field(
+            &format!("metadata.{name}"),
+            false,
+            "nothing".into(),
+            brief(&got.metadata[name]),
+        );
+    }
+    out.join("; ")
 }
 
 fn keys(records: &[CallRecord]) -> Vec<Digest> {

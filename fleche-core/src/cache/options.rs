@@ -85,19 +85,51 @@ impl std::fmt::Debug for CacheConfig {
     }
 }
 
-/// Replaces the password of `scheme://user:password@host…` with `***`.
+/// Replaces the secrets in a URL with `***`: the password of
+/// `scheme://user:password@host…`, and the values of query options that
+/// carry one (`password=`, `secret_access_key=`, `token=`, …).
 ///
 /// ```
 /// use fleche_core::redact_url;
 /// assert_eq!(redact_url("redis://me:hunter2@h:6379/0"), "redis://me:***@h:6379/0");
+/// assert_eq!(redact_url("postgres://h/db?password=pw&schema=s"), "postgres://h/db?password=***&schema=s");
 /// assert_eq!(redact_url("memory://x"), "memory://x");
 /// ```
 pub fn redact_url(url: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let mut out = redact_userinfo(base);
+    if let Some(query) = query {
+        out.push('?');
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((key, _)) if is_secret_option(key) => format!("{key}=***"),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        out.push_str(&pairs.join("&"));
+    }
+    out
+}
+
+/// Whether a URL query option holds a secret.
+fn is_secret_option(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    ["password", "secret", "token", "sslkey", "credential"]
+        .iter()
+        .any(|word| key.contains(word))
+}
+
+/// Replaces the password in the authority of `scheme://user:password@host`.
+fn redact_userinfo(url: &str) -> String {
     let Some(scheme_end) = url.find("://") else {
         return url.to_owned();
     };
     let rest = &url[scheme_end + 3..];
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority_end = rest.find(['/', '#']).unwrap_or(rest.len());
     let authority = &rest[..authority_end];
     let Some(at) = authority.rfind('@') else {
         return url.to_owned();
@@ -126,6 +158,14 @@ mod tests {
         );
         assert_eq!(redact_url("redis://:secret@h"), "redis://:***@h");
         assert_eq!(redact_url("s3://bucket/pre@fix"), "s3://bucket/pre@fix");
+        assert_eq!(
+            redact_url("postgres://u@h/db?sslmode=require&password=p%40ss"),
+            "postgres://u@h/db?sslmode=require&password=***"
+        );
+        assert_eq!(
+            redact_url("s3://b/p?endpoint=http://h:1&secret_access_key=k"),
+            "s3://b/p?endpoint=http://h:1&secret_access_key=***"
+        );
         let cfg = CacheConfig::new("redis://me:hunter2@h:6379/0");
         assert!(!format!("{cfg:?}").contains("hunter2"));
     }
