@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+use fleche_core::bridge::block_on;
 use fleche_core::{Cache, CacheConfig, CacheOptions, ClaimPolicy, Error, redact_url};
 
 /// The environment variable that names the default cache's URL.
@@ -14,11 +16,15 @@ pub const CACHE_ENV: &str = "FLECHE_CACHE";
 /// | `memory://` | a new, empty in-process store |
 /// | `memory://NAME` | the process-wide in-process store called NAME |
 /// | `file:///path/to/dir` | the file store in that directory (`%20` for a space) |
+/// | `sqlite:///path/to/cache.db`, `sqlite::memory:` | a SQLite database (feature `sqlite`) |
+/// | `postgres://user@host:port/db?schema=NAME` | a PostgreSQL schema (feature `postgres`) |
 ///
 /// Options go in the query string: for the cache `strict=true`,
 /// `inline_limit=BYTES`, `claims=auto|always|never`, `claim_ttl_ms=N`,
-/// `claim_wait_ms=N`; for the file store `fsync=false`, `lock_timeout_ms=N`.
-/// An unknown option is an error.
+/// `claim_wait_ms=N`; for the file store `fsync=false`, `lock_timeout_ms=N`;
+/// for the SQL stores those of `fleche_sql::SqlOptions` (`schema`,
+/// `max_connections`, `acquire_timeout_ms`, `busy_timeout_ms`) and the
+/// driver's (`sslmode`, …). An unknown option is an error.
 ///
 /// ```
 /// let cache = fleche::open("memory://docs?strict=true").unwrap();
@@ -49,7 +55,11 @@ fn query_pairs(url: &str) -> Vec<(String, String)> {
 pub fn open_config(config: &CacheConfig) -> Result<Cache, Error> {
     let url = config.url.as_str();
     let base = url.split_once('?').map_or(url, |(b, _)| b);
-    let Some((scheme, rest)) = base.split_once("://") else {
+    // `scheme://rest`, or `scheme:rest` (`sqlite::memory:`).
+    let Some((scheme, rest)) = base
+        .split_once("://")
+        .or_else(|| base.split_once(':').filter(|(s, _)| s.starts_with("sqlite")))
+    else {
         return Err(open_error(
             url,
             "expected a URL such as memory:// (no `://` found)",
@@ -63,6 +73,16 @@ pub fn open_config(config: &CacheConfig) -> Result<Cache, Error> {
         "memory" => memory(url, rest, &backend_options)?,
         #[cfg(feature = "file")]
         "file" => file(url, rest, &backend_options)?,
+        #[cfg(feature = "sqlite")]
+        "sqlite" => sql_store(
+            url,
+            block_on(fleche_sql::SqliteStore::connect(&without_cache_options(url))),
+        )?,
+        #[cfg(feature = "postgres")]
+        "postgres" | "postgresql" => sql_store(
+            url,
+            block_on(fleche_sql::PgStore::connect(&without_cache_options(url))),
+        )?,
         other => {
             return Err(open_error(
                 url,
@@ -85,6 +105,10 @@ pub const SCHEMES: &[&str] = &[
     "memory",
     #[cfg(feature = "file")]
     "file",
+    #[cfg(feature = "sqlite")]
+    "sqlite",
+    #[cfg(feature = "postgres")]
+    "postgres",
 ];
 
 type Stores = (
@@ -158,6 +182,34 @@ fn file(url: &str, rest: &str, options: &[(String, String)]) -> Result<Stores, E
     }
     let store = Arc::new(FileStore::open_with(&path, file_options)?);
     Ok((store.clone(), store))
+}
+
+/// The stores of a SQL store that connected, or why it did not.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+fn sql_store<S>(url: &str, connected: Result<S, fleche_core::StoreError>) -> Result<Stores, Error>
+where
+    S: fleche_core::ValueStore + fleche_core::CallStore + 'static,
+{
+    let store = Arc::new(connected.map_err(|e| open_error(url, &e.to_string()))?);
+    Ok((store.clone(), store))
+}
+
+/// `url` without the query options the cache reads.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+fn without_cache_options(url: &str) -> String {
+    let Some((base, query)) = url.split_once('?') else {
+        return url.to_owned();
+    };
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .filter(|p| !CACHE_OPTIONS.contains(&p.split_once('=').map_or(*p, |(k, _)| k)))
+        .collect();
+    if kept.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    }
 }
 
 /// Decodes `%XX` escapes (a path with spaces arrives as `%20`).

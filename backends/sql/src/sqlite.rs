@@ -56,6 +56,8 @@ pub struct SqliteStore {
 struct Inner {
     pool: SqlitePool,
     url: String,
+    /// An in-process database, gone with its last connection.
+    in_memory: bool,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -112,7 +114,11 @@ impl SqliteStore {
                 crate::open_error(SQLITE, &shown, e)
             })?;
             let store = Self {
-                inner: Arc::new(Inner { pool, url: shown }),
+                inner: Arc::new(Inner {
+                    pool,
+                    url: shown,
+                    in_memory,
+                }),
             };
             store.migrate().await?;
             Ok(store)
@@ -407,7 +413,7 @@ impl CallStore for SqliteStore {
         let mut caps = Capabilities::default();
         caps.claims = true;
         caps.query_pushdown = true;
-        caps.persistent = !self.inner.url.contains(":memory:");
+        caps.persistent = !self.inner.in_memory;
         caps.shared = caps.persistent;
         caps
     }
