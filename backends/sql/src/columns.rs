@@ -98,11 +98,14 @@ impl Columns {
         let metadata: Metadata = serde_json::from_str(&self.metadata)
             .map_err(|e| corrupt(format!("metadata does not parse: {e}")))?;
         let code = match &self.code {
-            Some(bytes) => Some(digest(bytes, backend, "code digest")?),
+            Some(bytes) => {
+                Some(digest(bytes, backend, "code digest").map_err(|e| e.with_key(key))?)
+            }
             None => None,
         };
         let result = ValueRef {
-            digest: digest(&self.result_digest, backend, "result digest")?,
+            digest: digest(&self.result_digest, backend, "result digest")
+                .map_err(|e| e.with_key(key))?,
             inline: self.result_inline.map(Into::into),
         };
         let version = u32::try_from(self.version)

@@ -380,7 +380,8 @@ impl CallStore for PgStore {
         let (format, digest, bytes) = read().map_err(self.err(Some(key)))?;
         columns::check_format(format, POSTGRES, key)?;
         Ok(Some(ValueRef {
-            digest: columns::digest(&digest, POSTGRES, "result digest")?,
+            digest: columns::digest(&digest, POSTGRES, "result digest")
+                .map_err(|e| e.with_key(key))?,
             inline: bytes.map(Bytes::from),
         }))
     }

@@ -374,7 +374,8 @@ impl CallStore for SqliteStore {
         let (format, digest, bytes) = read().map_err(self.err(Some(key)))?;
         columns::check_format(format, SQLITE, key)?;
         Ok(Some(ValueRef {
-            digest: columns::digest(&digest, SQLITE, "result digest")?,
+            digest: columns::digest(&digest, SQLITE, "result digest")
+                .map_err(|e| e.with_key(key))?,
             inline: bytes.map(Bytes::from),
         }))
     }
