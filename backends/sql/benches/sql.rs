@@ -4,6 +4,10 @@
 //! end), each next to a raw sqlx `SELECT` by primary key on the same pool,
 //! measured in the same run.
 //!
+//! SQLite hits read on the calling thread (through rusqlite; see the
+//! crate's `sqlite_direct` module), so the SQLite table also shows that
+//! select through rusqlite, the floor of a hit.
+//!
 //! `cargo bench -p fleche-sql --bench sql` prints a table of medians, the
 //! issue's targets and the ratios; `-- --quick` uses shorter batches.
 //! Without the PostgreSQL variable (`eval "$(scripts/services up)"`) the
@@ -25,7 +29,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use fleche::{Cache, ClaimPolicy, bridge};
+use fleche::{Cache, ClaimPolicy, Digest, Owner, bridge};
 use fleche_bench_support::{human, median_per_op, timed, times, verdict};
 use fleche_sql::{PgStore, SqlOptions, SqliteStore};
 
@@ -60,6 +64,9 @@ struct Subject {
     cache: Cache,
     unclaimed: Cache,
     raw_select: RawSelect,
+    /// SQLite: the same select through rusqlite on the calling thread, as
+    /// the store's hit path reads.
+    direct_select: Option<Box<dyn Fn()>>,
 }
 
 fn sqlite_subject(dir: &tempfile::TempDir) -> Subject {
@@ -79,7 +86,19 @@ fn sqlite_subject(dir: &tempfile::TempDir) -> Subject {
             black_box(row.expect("the hit key is stored"));
         }))
     });
-    subject("SQLite (file)", Arc::new(store), raw_select)
+    let conn = rusqlite::Connection::open(dir.path().join("bench.db")).unwrap();
+    let direct_select = Box::new(move || {
+        let mut stmt = conn
+            .prepare_cached("SELECT result_inline FROM fleche_calls WHERE key = ?")
+            .unwrap();
+        let row: Option<Vec<u8>> = stmt
+            .query_row([key.as_bytes().as_slice()], |r| r.get(0))
+            .unwrap();
+        black_box(row.expect("the hit key is stored"));
+    });
+    let mut s = subject("SQLite (file)", Arc::new(store), raw_select);
+    s.direct_select = Some(direct_select);
+    s
 }
 
 /// The PostgreSQL store and the schema to drop at the end, if the server
@@ -141,6 +160,7 @@ where
         cache,
         unclaimed,
         raw_select,
+        direct_select: None,
     }
 }
 
@@ -172,8 +192,12 @@ struct Figures {
     raw_select: f64,
     hit_async: f64,
     raw_select_async: f64,
+    /// SQLite: the raw select through rusqlite on the calling thread.
+    direct_select: Option<f64>,
     miss: f64,
     miss_unclaimed: f64,
+    /// Store operations of a miss, each timed alone on fresh keys.
+    miss_steps: Vec<(&'static str, f64)>,
 }
 
 fn measure(s: &Subject, plan: &Plan) -> Figures {
@@ -208,21 +232,75 @@ fn measure(s: &Subject, plan: &Plan) -> Figures {
         })
     });
 
+    let direct_select = s
+        .direct_select
+        .as_ref()
+        .map(|select| med(&mut |n| timed(n, select)));
+
     let miss = run_sync(&s.cache, &mut || {
         black_box(square(fresh_x()));
     });
     let miss_unclaimed = run_sync(&s.unclaimed, &mut || {
         black_box(square(fresh_x()));
     });
+    let miss_steps = miss_steps(s, plan);
     Figures {
         name: s.name,
         hit,
         raw_select,
         hit_async,
         raw_select_async,
+        direct_select,
         miss,
         miss_unclaimed,
+        miss_steps,
     }
+}
+
+/// The store operations a miss makes, each timed alone on fresh keys.
+fn miss_steps(s: &Subject, plan: &Plan) -> Vec<(&'static str, f64)> {
+    let med = |f: &mut dyn FnMut(u64) -> Duration| median_per_op(plan.batch_time, plan.batches, f);
+    let calls = s.cache.calls().clone();
+    let template = bridge::block_on(s.cache.record(square::digest(&HIT_X)))
+        .unwrap()
+        .expect("the hit key's record");
+    let owner = Owner::new();
+    let ttl = Duration::from_secs(30);
+    let fresh_key = || Digest::of(&fresh_x().to_le_bytes());
+    vec![
+        (
+            "get_result of an absent key",
+            med(&mut |n| {
+                timed(n, || {
+                    black_box(bridge::block_on(calls.get_result(fresh_key())).unwrap());
+                })
+            }),
+        ),
+        (
+            "claim + release",
+            med(&mut |n| {
+                timed(n, || {
+                    let k = fresh_key();
+                    assert!(
+                        bridge::block_on(calls.claim(k, &owner, ttl))
+                            .unwrap()
+                            .is_acquired()
+                    );
+                    assert!(bridge::block_on(calls.release(k, &owner)).unwrap());
+                })
+            }),
+        ),
+        (
+            "CallStore::put of a record",
+            med(&mut |n| {
+                timed(n, || {
+                    let mut record = template.clone();
+                    record.key = fresh_key();
+                    bridge::block_on(calls.put(record)).unwrap();
+                })
+            }),
+        ),
+    ]
 }
 
 /// The targets.
@@ -267,6 +345,15 @@ fn print_summary(all: &[Figures], plan: &Plan) {
             target::HIT_OVER_SELECT,
             verdict(ratio <= target::HIT_OVER_SELECT),
         );
+        if let Some(direct) = f.direct_select {
+            let ratio = f.hit / direct;
+            println!(
+                "| {} | hit, sync | {} | raw rusqlite SELECT by key, same thread: {} | {ratio:.2}x | - | - |",
+                f.name,
+                human(f.hit),
+                human(direct),
+            );
+        }
         if f.name.starts_with("SQLite") {
             println!(
                 "| {} | hit, sync | {} | - | - | <= {} | {} |",
@@ -286,6 +373,16 @@ fn print_summary(all: &[Figures], plan: &Plan) {
             f.name,
             human(f.miss_unclaimed)
         );
+    }
+    println!();
+    println!("Where a miss's time goes (store operations, each timed alone on fresh keys):");
+    println!();
+    println!("| store | operation | median |");
+    println!("|---|---|---:|");
+    for f in all {
+        for (step, t) in &f.miss_steps {
+            println!("| {} | {step} | {} |", f.name, human(*t));
+        }
     }
     println!();
     println!(

@@ -121,6 +121,22 @@ impl Columns {
     }
 }
 
+/// The result a hit reads from a record's row: its format, result digest
+/// and result bytes (inline, or joined in from the value).
+pub(crate) fn hit_result(
+    backend: &'static str,
+    key: Digest,
+    format: i32,
+    digest: &[u8],
+    bytes: Option<Vec<u8>>,
+) -> Result<ValueRef, StoreError> {
+    check_format(format, backend, key)?;
+    Ok(ValueRef {
+        digest: self::digest(digest, backend, "result digest").map_err(|e| e.with_key(key))?,
+        inline: bytes.map(Into::into),
+    })
+}
+
 /// Refuses a record written in a newer format than this crate reads.
 pub(crate) fn check_format(
     format: i32,

@@ -1,6 +1,6 @@
 //! Bad input gets a clear error and loses nothing: a file that is not a
-//! database, a truncated database, a schema from a newer fleche-sql, rows
-//! that do not make a record, and results whose bytes were damaged.
+//! database, a truncated database, rows that do not make a record, and
+//! results whose bytes were damaged. (A newer schema: `tests/schema.rs`.)
 
 use fleche::{CallStore, Digest, ErrorKind, StoreError, bridge, fleche};
 use fleche_sql::{PgStore, SqliteStore};
@@ -74,49 +74,6 @@ fn a_truncated_database_never_reads_as_a_record() {
             Err(e) => assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}"),
         }
     }
-}
-
-#[test]
-fn a_sqlite_schema_from_a_newer_version_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = sqlite_url(&dir);
-    let store = connect_sqlite(&url).unwrap();
-    bridge::block_on(
-        sqlx::query(
-            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
-             VALUES (999, 'from the future', TRUE, X'00', 0)",
-        )
-        .execute(store.pool()),
-    )
-    .unwrap();
-    drop(store);
-    let err = connect_sqlite(&url).unwrap_err();
-    let msg = err.to_string();
-    assert!(
-        msg.contains("schema version 999, newer than") && msg.contains("upgrade fleche-sql"),
-        "{msg}"
-    );
-}
-
-#[test]
-fn a_postgres_schema_from_a_newer_version_is_refused() {
-    let Some(schema) = PgSchema::new("newer") else {
-        return;
-    };
-    let store = bridge::block_on(PgStore::connect(&schema.url(""))).unwrap();
-    bridge::block_on(
-        sqlx::query(
-            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
-             VALUES (999, 'from the future', TRUE, '\\x00'::bytea, 0)",
-        )
-        .execute(store.pool()),
-    )
-    .unwrap();
-    let err = bridge::block_on(PgStore::connect(&schema.url(""))).unwrap_err();
-    assert!(
-        err.to_string().contains("schema version 999, newer than"),
-        "{err}"
-    );
 }
 
 /// Stores `square(x)` through a cache on `store` for each damage (SQL

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use fleche::{Cache, CallStore, Error, ErrorKind, fleche};
+use fleche::{Cache, Error, ErrorKind, fleche};
 
 /// Body runs of `counted`, which the background loop calls.
 static RUNS: AtomicU64 = AtomicU64::new(0);

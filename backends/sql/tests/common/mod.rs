@@ -34,6 +34,11 @@ impl PgSchema {
         }
         url
     }
+
+    /// The schema's name.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
 }
 
 impl Drop for PgSchema {
