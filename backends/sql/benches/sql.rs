@@ -18,7 +18,8 @@
 //! the median time per call is reported. Hits and their baseline are
 //! measured twice: from sync code (the sync `square`, and the raw select
 //! through the same blocking bridge) and from async code in a Tokio runtime
-//! (`square_async`, and the raw select awaited). A miss computes, claims,
+//! (`square_async`, and the raw select awaited), and then with 32 tasks
+//! hitting (or selecting) at once, as rates. A miss computes, claims,
 //! stores the record and releases the claim. Nothing here asserts on
 //! timings.
 
@@ -42,6 +43,9 @@ fn square(x: u64) -> u64 {
 async fn square_async(x: u64) -> u64 {
     x * x
 }
+
+/// Tasks that hit at once in the concurrent case.
+const TASKS: u64 = 32;
 
 /// The key the hit cases read (stored before they run).
 const HIT_X: u64 = 12;
@@ -194,6 +198,10 @@ struct Figures {
     raw_select_async: f64,
     /// SQLite: the raw select through rusqlite on the calling thread.
     direct_select: Option<f64>,
+    /// Per hit, with [`TASKS`] tasks hitting at once.
+    concurrent_hits: f64,
+    /// Per raw select, with [`TASKS`] tasks selecting at once.
+    concurrent_selects: f64,
     miss: f64,
     miss_unclaimed: f64,
     /// Store operations of a miss, each timed alone on fresh keys.
@@ -232,6 +240,51 @@ fn measure(s: &Subject, plan: &Plan) -> Figures {
         })
     });
 
+    // Many tasks at once: hits per second against raw selects per second.
+    let concurrent_hits = med(&mut |n| {
+        let per_task = n.div_ceil(TASKS);
+        let start = std::time::Instant::now();
+        rt.block_on(async {
+            let tasks: Vec<_> = (0..TASKS)
+                .map(|_| {
+                    tokio::spawn(scope.run_async(async move {
+                        for _ in 0..per_task {
+                            black_box(square_async(black_box(HIT_X)).await);
+                        }
+                    }))
+                })
+                .collect();
+            for t in tasks {
+                t.await.unwrap();
+            }
+        });
+        start
+            .elapsed()
+            .mul_f64(n as f64 / (per_task * TASKS) as f64)
+    });
+    let concurrent_selects = med(&mut |n| {
+        let per_task = n.div_ceil(TASKS);
+        let start = std::time::Instant::now();
+        rt.block_on(async {
+            let tasks: Vec<_> = (0..TASKS)
+                .map(|_| {
+                    let select = s.raw_select.clone();
+                    tokio::spawn(async move {
+                        for _ in 0..per_task {
+                            select().await;
+                        }
+                    })
+                })
+                .collect();
+            for t in tasks {
+                t.await.unwrap();
+            }
+        });
+        start
+            .elapsed()
+            .mul_f64(n as f64 / (per_task * TASKS) as f64)
+    });
+
     let direct_select = s
         .direct_select
         .as_ref()
@@ -251,6 +304,8 @@ fn measure(s: &Subject, plan: &Plan) -> Figures {
         hit_async,
         raw_select_async,
         direct_select,
+        concurrent_hits,
+        concurrent_selects,
         miss,
         miss_unclaimed,
         miss_steps,
@@ -344,6 +399,13 @@ fn print_summary(all: &[Figures], plan: &Plan) {
             human(f.raw_select_async),
             target::HIT_OVER_SELECT,
             verdict(ratio <= target::HIT_OVER_SELECT),
+        );
+        let ratio = f.concurrent_selects / f.concurrent_hits;
+        println!(
+            "| {} | hits/s, {TASKS} tasks at once | {:.0}/s | raw SELECTs/s, {TASKS} tasks: {:.0}/s | {ratio:.2}x the rate | - | - |",
+            f.name,
+            1.0 / f.concurrent_hits,
+            1.0 / f.concurrent_selects,
         );
         if let Some(direct) = f.direct_select {
             let ratio = f.hit / direct;

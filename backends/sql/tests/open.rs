@@ -94,3 +94,26 @@ fn a_postgres_url_opens_a_cache_in_its_schema() {
     let other_cache = fleche::open(&other.url("")).unwrap();
     fleche::with_cache(other_cache, || assert!(!square::contains(&5).unwrap()));
 }
+
+#[test]
+fn the_password_never_shows_in_debug_or_configuration() {
+    let Some(schema) = PgSchema::new("password") else {
+        return;
+    };
+    // The test server trusts loopback, so any password connects.
+    let url = schema
+        .url("")
+        .replacen("postgres://postgres@", "postgres://postgres:s3cret-pw@", 1);
+    assert!(
+        url.contains("s3cret-pw"),
+        "the test URL names user postgres: {url}"
+    );
+    let store = fleche::bridge::block_on(fleche_sql::PgStore::connect(&url)).unwrap();
+    let cache = fleche::open(&url).unwrap();
+    let shown = format!(
+        "{store:?} {} {cache:?} {}",
+        store.url(),
+        cache.config().unwrap().redacted_url()
+    );
+    assert!(!shown.contains("s3cret-pw"), "{shown}");
+}
