@@ -56,10 +56,10 @@ pub fn open_config(config: &CacheConfig) -> Result<Cache, Error> {
     let url = config.url.as_str();
     let base = url.split_once('?').map_or(url, |(b, _)| b);
     // `scheme://rest`, or `scheme:rest` (`sqlite::memory:`).
-    let Some((scheme, rest)) = base
-        .split_once("://")
-        .or_else(|| base.split_once(':').filter(|(s, _)| s.starts_with("sqlite")))
-    else {
+    let Some((scheme, rest)) = base.split_once("://").or_else(|| {
+        base.split_once(':')
+            .filter(|(s, _)| s.starts_with("sqlite"))
+    }) else {
         return Err(open_error(
             url,
             "expected a URL such as memory:// (no `://` found)",
@@ -76,7 +76,9 @@ pub fn open_config(config: &CacheConfig) -> Result<Cache, Error> {
         #[cfg(feature = "sqlite")]
         "sqlite" => sql_store(
             url,
-            block_on(fleche_sql::SqliteStore::connect(&without_cache_options(url))),
+            block_on(fleche_sql::SqliteStore::connect(&without_cache_options(
+                url,
+            ))),
         )?,
         #[cfg(feature = "postgres")]
         "postgres" | "postgresql" => sql_store(

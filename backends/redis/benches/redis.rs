@@ -1,0 +1,3 @@
+//! The Redis benchmark (written next).
+
+fn main() {}
