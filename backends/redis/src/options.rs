@@ -158,8 +158,14 @@ pub(crate) fn check_namespace(name: &str) -> Result<(), String> {
 /// Splits a URL's query options off and applies them to `options`. Returns
 /// the URL without its query, as the driver takes it.
 pub(crate) fn split_url(url: &str, options: &mut RedisOptions) -> Result<String, String> {
+    // A fragment (`#insecure`, for rediss://) belongs to the driver.
+    let (url, fragment) = match url.split_once('#') {
+        Some((url, fragment)) => (url, format!("#{fragment}")),
+        None => (url, String::new()),
+    };
     let Some((base, query)) = url.split_once('?') else {
-        return Ok(url.to_owned());
+        check_namespace(&options.namespace)?;
+        return Ok(format!("{url}{fragment}"));
     };
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -167,7 +173,7 @@ pub(crate) fn split_url(url: &str, options: &mut RedisOptions) -> Result<String,
         options.set(key, &value)?;
     }
     check_namespace(&options.namespace)?;
-    Ok(base.to_owned())
+    Ok(format!("{base}{fragment}"))
 }
 
 #[cfg(test)]
@@ -188,6 +194,8 @@ mod tests {
         assert_eq!(options.response_timeout, Duration::from_millis(250));
         split_url("redis://h?ttl_ms=0", &mut options).unwrap();
         assert_eq!(options.ttl, None);
+        let url = split_url("rediss://h/0?namespace=n#insecure", &mut options).unwrap();
+        assert_eq!(url, "rediss://h/0#insecure");
     }
 
     #[test]

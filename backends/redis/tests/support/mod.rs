@@ -22,8 +22,18 @@ pub struct Server {
 /// Whether redis-server can be run. When it cannot, says so loudly and
 /// returns `false`, or panics under `FLECHE_TEST_REQUIRE_ALL=1`.
 pub fn available() -> bool {
-    let found = Command::new("redis-server")
-        .arg("--version")
+    tool(
+        "redis-server",
+        "--version",
+        "apt-get install redis-server, or scripts/services up",
+    )
+}
+
+/// Whether `name --version`-like `probe` runs; when not, the same loud skip
+/// (or panic) as [`available`].
+pub fn tool(name: &str, probe: &str, install: &str) -> bool {
+    let found = Command::new(name)
+        .arg(probe)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
@@ -36,11 +46,11 @@ pub fn available() -> bool {
         .unwrap_or("this test")
         .to_owned();
     if std::env::var(REQUIRE_ALL).is_ok_and(|v| v == "1") {
-        panic!("{test}: redis-server is not installed, and {REQUIRE_ALL}=1 forbids skipping");
+        panic!("{test}: {name} is not installed, and {REQUIRE_ALL}=1 forbids skipping");
     }
     let _ = writeln!(
         std::io::stderr(),
-        "SKIPPED {test}: redis-server is not installed (apt-get install redis-server, or scripts/services up)"
+        "SKIPPED {test}: {name} is not installed ({install})"
     );
     false
 }
@@ -72,6 +82,40 @@ impl Server {
         .map(|s| (*s).to_owned())
         .collect();
         args.extend(extra.iter().map(|s| (*s).to_owned()));
+        let mut server = Self {
+            child: None,
+            port,
+            args,
+        };
+        server.restart();
+        server
+    }
+
+    /// Starts redis-server with TLS only (no plain port) on a free port,
+    /// presenting `cert` and `key`.
+    pub fn start_tls(cert: &str, key: &str) -> Self {
+        let port = free_port();
+        let args = [
+            "--port",
+            "0",
+            "--tls-port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--tls-cert-file",
+            cert,
+            "--tls-key-file",
+            key,
+            "--tls-auth-clients",
+            "no",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
         let mut server = Self {
             child: None,
             port,
