@@ -23,7 +23,7 @@
 //!   and values.
 //! - **Failures are typed**: a server that is down, restarting, loading or
 //!   too slow (past [`RedisOptions::response_timeout`]) is
-//!   [`ErrorKind::Unavailable`](fleche_core::ErrorKind::Unavailable), and the
+//!   [`ErrorKind::Unavailable`], and the
 //!   connection comes back by itself when the server does. URLs, errors and
 //!   `Debug` never show a password.
 //!
@@ -32,7 +32,10 @@
 //! Every key starts with the namespace in a hash tag, `{NS}:` (default
 //! `{fleche}:`), so all keys of one cache fall in one Redis Cluster slot and
 //! a script may touch any of them. (The price: one cache lives on one node
-//! of a cluster; use several namespaces to spread several caches.)
+//! of a cluster; use several namespaces to spread several caches.) This
+//! crate connects to one server, a standalone Redis or Valkey (or a cluster
+//! behind a cluster-aware proxy); it does not follow `MOVED` redirections
+//! itself.
 //!
 //! | key | type | holds |
 //! |---|---|---|
@@ -170,7 +173,7 @@ impl RedisStore {
     /// is an error.
     ///
     /// A server that cannot be reached is an
-    /// [`ErrorKind::Unavailable`](fleche_core::ErrorKind::Unavailable) error
+    /// [`ErrorKind::Unavailable`] error
     /// after about [`RedisOptions::connect_timeout`].
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         Self::connect_with(url, RedisOptions::default()).await

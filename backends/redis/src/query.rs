@@ -31,6 +31,8 @@ struct Scan {
     /// Results still wanted.
     wanted: usize,
     done: bool,
+    /// Matching records not yet given out, with their index scores.
+    held: Vec<(i64, CallRecord)>,
 }
 
 pub(crate) fn run<'a>(
@@ -55,11 +57,12 @@ pub(crate) fn run<'a>(
         offset: 0,
         wanted: query.limit.unwrap_or(usize::MAX),
         done: false,
+        held: Vec::new(),
         query: query.clone(),
         keys,
     };
     let pages = stream::unfold(scan, |mut scan| async move {
-        if scan.done || scan.wanted == 0 {
+        if (scan.done && scan.held.is_empty()) || scan.wanted == 0 {
             return None;
         }
         let page = match scan.next_page().await {
@@ -87,17 +90,18 @@ impl Scan {
             c.arg(&self.index).arg(&self.min).arg(&self.max);
             c
         };
-        range.arg("LIMIT").arg(self.offset).arg(PAGE);
-        let members: Vec<String> = range.query_async(&mut self.conn).await.map_err(err)?;
+        range
+            .arg("WITHSCORES")
+            .arg("LIMIT")
+            .arg(self.offset)
+            .arg(PAGE);
+        let members: Vec<(String, f64)> = range.query_async(&mut self.conn).await.map_err(err)?;
         if members.len() < PAGE {
             self.done = true;
         }
-        if members.is_empty() {
-            return Ok(Vec::new());
-        }
         let mut reads = redis::pipe();
-        let mut digests = Vec::with_capacity(members.len());
-        for member in &members {
+        let mut entries = Vec::with_capacity(members.len());
+        for (member, score) in &members {
             let digest = member.parse::<Digest>().map_err(|_| {
                 corrupt(
                     Digest::of(member.as_bytes()),
@@ -105,33 +109,67 @@ impl Scan {
                 )
             })?;
             reads.cmd("HGET").arg(self.keys.record(digest)).arg("r");
-            digests.push(digest);
+            // Scores are whole microseconds, exact in a double.
+            entries.push((digest, *score as i64));
         }
-        let records: Vec<Option<Vec<u8>>> = reads.query_async(&mut self.conn).await.map_err(err)?;
+        let records: Vec<Option<Vec<u8>>> = if entries.is_empty() {
+            Vec::new()
+        } else {
+            reads.query_async(&mut self.conn).await.map_err(err)?
+        };
         let mut out = Vec::new();
         let mut pruned = 0;
-        for (digest, bytes) in digests.into_iter().zip(records) {
+        for ((digest, score), bytes) in entries.into_iter().zip(records) {
             let Some(bytes) = bytes else {
                 // Expired (or deleted since the page was read): drop the
                 // index entry, unless the record is back.
                 let mut prune = scripts::PRUNE.key(self.keys.record(digest));
                 prune.key(&self.index).arg(digest.to_hex());
                 let n: u64 = prune.invoke_async(&mut self.conn).await.map_err(err)?;
+                if n > 0 {
+                    tracing::debug!(key = %digest, index = %self.index, "fleche-redis: pruned the index entry of an expired record");
+                }
                 pruned += n as usize;
                 continue;
             };
             match decode_record(digest, &bytes) {
-                Ok(record) if self.query.matches(&record) => {
-                    if self.wanted > 0 {
-                        self.wanted -= 1;
-                        out.push(Ok(record));
-                    }
-                }
+                Ok(record) if self.query.matches(&record) => self.held.push((score, record)),
                 Ok(_) => {}
                 Err(e) => out.push(Err(e)),
             }
         }
         self.offset += members.len() - pruned;
+        self.release(&mut out);
         Ok(out)
+    }
+
+    /// Moves the held records that are ready into `out`, up to the limit.
+    ///
+    /// Ascending, the index already gives records of equal `created_at` in
+    /// key order, as [`Query::apply`] does. Descending, it gives them in
+    /// reverse key order; so the records of one `created_at` are held until
+    /// the index has moved past it (the run may go on in the next page),
+    /// then sorted by key.
+    fn release(&mut self, out: &mut Vec<Result<CallRecord, StoreError>>) {
+        let mut ready = std::mem::take(&mut self.held);
+        if self.newest_first {
+            let open_run = match (self.done, ready.last()) {
+                (false, Some((score, _))) => Some(*score),
+                _ => None,
+            };
+            if let Some(score) = open_run {
+                let split = ready.partition_point(|(s, _)| *s != score);
+                self.held = ready.split_off(split);
+            }
+            ready.sort_by(|(a, ra), (b, rb)| b.cmp(a).then(ra.key.cmp(&rb.key)));
+        }
+        for (_, record) in ready {
+            if self.wanted == 0 {
+                self.held.clear();
+                return;
+            }
+            self.wanted -= 1;
+            out.push(Ok(record));
+        }
     }
 }
