@@ -14,11 +14,11 @@ fn record(i: u64) -> CallRecord {
     let mut metadata = fleche::Metadata::new();
     metadata.insert(
         "tags".into(),
-        json!({ "parity": if i % 2 == 0 { "even" } else { "odd" } }),
+        json!({ "parity": if i.is_multiple_of(2) { "even" } else { "odd" } }),
     );
     CallRecord::new(
         Digest::of(format!("query-{i}").as_bytes()),
-        if i % 3 == 0 { "q::a" } else { "q::b" },
+        if i.is_multiple_of(3) { "q::a" } else { "q::b" },
         ValueRef {
             digest: Digest::of(&result),
             inline: Some(result.into()),
