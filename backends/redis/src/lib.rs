@@ -212,13 +212,12 @@ impl RedisStore {
         let conn = on_fleche_runtime(ConnectionManager::new_with_config(client, config))
             .await
             .map_err(|e| {
-                let cause = store_error(e, None);
                 StoreError::new(
-                    cause.kind(),
+                    error::kind_of(&e),
                     REDIS,
-                    without_secret(format!("cannot open {shown}: {cause}"), url),
+                    without_secret(format!("cannot open {shown}: {e}"), url),
                 )
-                .with_source(cause)
+                .with_source(e)
             })?;
         let keys = Keys::new(&options.namespace);
         tracing::debug!(url = %shown, namespace = %options.namespace, "fleche-redis: connected");

@@ -26,6 +26,15 @@ fn fresh(url: &str, what: &str, options: RedisOptions) -> RedisStore {
     store
 }
 
+/// Deletes a test's namespace when the test ends, failed or not.
+struct CleanUp(RedisStore);
+
+impl Drop for CleanUp {
+    fn drop(&mut self) {
+        let _ = block_on(self.0.delete_namespace());
+    }
+}
+
 fn record(key: Digest, function: &str, n: u64, created: i64) -> CallRecord {
     let result = fleche::codec::encode(&n).unwrap();
     CallRecord::new(
@@ -83,6 +92,7 @@ fn an_unreachable_server_is_unavailable_quickly_and_shows_no_password() {
     assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
     let (text, debug) = (e.to_string(), format!("{e:?}"));
     assert!(text.contains("me:***@127.0.0.1"), "{text}");
+    eprintln!("an unreachable server: {text}");
     assert!(
         !text.contains("hunter2") && !debug.contains("hunter2"),
         "{text} {debug}"
@@ -139,6 +149,7 @@ fn passwords_never_show() {
 fn damaged_records_read_as_corrupt_and_the_cache_recomputes() {
     let Some(url) = shared_url() else { return };
     let store = fresh(&url, "corrupt", RedisOptions::default());
+    let _clean_up = CleanUp(store.clone());
     let mut conn = store.connection().clone();
     let key = Digest::of(b"damaged");
 
@@ -224,6 +235,7 @@ fn damaged_records_read_as_corrupt_and_the_cache_recomputes() {
 fn expired_records_and_values_are_gone_and_queries_skip_them() {
     let Some(url) = shared_url() else { return };
     let lasting = fresh(&url, "ttl", RedisOptions::default());
+    let _clean_up = CleanUp(lasting.clone());
     let brief = block_on(RedisStore::connect_with(
         &url,
         RedisOptions::default()

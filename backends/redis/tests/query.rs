@@ -45,6 +45,7 @@ fn pages_and_ties_match_the_reference() {
     ))
     .unwrap();
     block_on(store.delete_namespace()).unwrap();
+    let _clean_up = CleanUp(store.clone());
     let records: Vec<CallRecord> = (0..650).map(record).collect();
     for r in &records {
         block_on(CallStore::put(&store, r.clone())).unwrap();
@@ -95,5 +96,13 @@ fn pages_and_ties_match_the_reference() {
             "{q:?}: a record came back altered"
         );
     }
-    block_on(store.delete_namespace()).unwrap();
+}
+
+/// Deletes the test's namespace when the test ends, failed or not.
+struct CleanUp(RedisStore);
+
+impl Drop for CleanUp {
+    fn drop(&mut self) {
+        let _ = block_on(self.0.delete_namespace());
+    }
 }
