@@ -172,9 +172,8 @@ impl RedisStore {
     /// [`RedisOptions`] may be given in the query string; any other option
     /// is an error.
     ///
-    /// A server that cannot be reached is an
-    /// [`ErrorKind::Unavailable`] error
-    /// after about [`RedisOptions::connect_timeout`].
+    /// A server that cannot be reached is an [`ErrorKind::Unavailable`]
+    /// error after about [`RedisOptions::connect_timeout`].
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         Self::connect_with(url, RedisOptions::default()).await
     }
@@ -219,6 +218,8 @@ impl RedisStore {
                 )
                 .with_source(e)
             })?;
+        // A zero TTL would expire everything at once: it means none.
+        options.ttl = options.ttl.filter(|t| !t.is_zero());
         let keys = Keys::new(&options.namespace);
         tracing::debug!(url = %shown, namespace = %options.namespace, "fleche-redis: connected");
         Ok(Self {

@@ -25,7 +25,8 @@ pub struct RedisOptions {
     /// other. Letters, digits and `_ - . :` only.
     pub namespace: String,
     /// How long records and values live after they were last written;
-    /// `None` (the default) keeps them until deleted or evicted.
+    /// `None` (the default, and what a zero TTL means) keeps them until
+    /// deleted or evicted.
     pub ttl: Option<Duration>,
     /// The longest wait to open one connection. A cached call whose server
     /// is down fails over to running uncached within about this long.
