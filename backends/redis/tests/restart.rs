@@ -1,6 +1,7 @@
-//! The server goes away and comes back while cached calls run: no panic,
-//! calls during the outage run uncached (or fail as unavailable in strict
-//! mode), and caching resumes without reopening the cache.
+//! The server goes away and comes back while cached calls run — killed and
+//! restarted, then frozen and thawed: no panic, calls during the outage run
+//! uncached (or fail as unavailable in strict mode) within the timeouts,
+//! and caching resumes without reopening the cache.
 //!
 //! Runs its own redis-server on a free loopback port (the shared one on
 //! 6379 is left alone); skips loudly if redis-server is not installed,
@@ -125,6 +126,50 @@ fn caching_resumes_after_a_server_restart() {
     assert!(resumed, "caching did not resume");
     assert_eq!(strict_call(5).unwrap(), 25);
     assert_eq!(strict_call(5).unwrap(), 25);
+
+    // Frozen: the connection stays open but nothing answers. A call falls
+    // back after the response timeout (1 s here), not later.
+    server.pause();
+    for round in 0..2 {
+        let before = runs();
+        let t = Instant::now();
+        assert_eq!(call(6), 36);
+        assert!(
+            t.elapsed() < FALLBACK,
+            "frozen round {round}: {:?}",
+            t.elapsed()
+        );
+        assert_eq!(
+            runs(),
+            before + 1,
+            "frozen round {round}: the body should run uncached"
+        );
+        let t = Instant::now();
+        match strict_call(6) {
+            Err(Error::Store(e)) => assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}"),
+            other => panic!("frozen round {round}: a strict call gave {other:?}"),
+        }
+        assert!(
+            t.elapsed() < FALLBACK,
+            "frozen round {round}: {:?}",
+            t.elapsed()
+        );
+    }
+    server.resume();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        assert_eq!(call(7), 49);
+        let before = runs();
+        assert_eq!(call(7), 49);
+        if runs() == before {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "caching did not resume after the freeze"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 
     stop.store(true, Ordering::SeqCst);
     let background_calls = background
