@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "redis"))]
 use fleche_core::bridge::block_on;
 use fleche_core::{Cache, CacheConfig, CacheOptions, ClaimPolicy, Error, redact_url};
 
@@ -18,13 +18,16 @@ pub const CACHE_ENV: &str = "FLECHE_CACHE";
 /// | `file:///path/to/dir` | the file store in that directory (`%20` for a space) |
 /// | `sqlite:///path/to/cache.db`, `sqlite::memory:` | a SQLite database (feature `sqlite`) |
 /// | `postgres://user@host:port/db?schema=NAME` | a PostgreSQL schema (feature `postgres`) |
+/// | `redis://[user:password@]host:port/db?namespace=NAME` | a Redis namespace (feature `redis`; `rediss://` with `redis-tls`) |
 ///
 /// Options go in the query string: for the cache `strict=true`,
 /// `inline_limit=BYTES`, `claims=auto|always|never`, `claim_ttl_ms=N`,
 /// `claim_wait_ms=N`; for the file store `fsync=false`, `lock_timeout_ms=N`;
 /// for the SQL stores those of `fleche_sql::SqlOptions` (`schema`,
 /// `max_connections`, `acquire_timeout_ms`, `busy_timeout_ms`) and the
-/// driver's (`sslmode`, …). An unknown option is an error.
+/// driver's (`sslmode`, …); for Redis those of `fleche_redis::RedisOptions`
+/// (`namespace`, `ttl_ms`, `connect_timeout_ms`, `response_timeout_ms`,
+/// `reconnect_retries`). An unknown option is an error.
 ///
 /// ```
 /// let cache = fleche::open("memory://docs?strict=true").unwrap();
@@ -74,16 +77,23 @@ pub fn open_config(config: &CacheConfig) -> Result<Cache, Error> {
         #[cfg(feature = "file")]
         "file" => file(url, rest, &backend_options)?,
         #[cfg(feature = "sqlite")]
-        "sqlite" => sql_store(
+        "sqlite" => connected_store(
             url,
             block_on(fleche_sql::SqliteStore::connect(&without_cache_options(
                 url,
             ))),
         )?,
         #[cfg(feature = "postgres")]
-        "postgres" | "postgresql" => sql_store(
+        "postgres" | "postgresql" => connected_store(
             url,
             block_on(fleche_sql::PgStore::connect(&without_cache_options(url))),
+        )?,
+        #[cfg(feature = "redis")]
+        "redis" | "rediss" => connected_store(
+            url,
+            block_on(fleche_redis::RedisStore::connect(&without_cache_options(
+                url,
+            ))),
         )?,
         other => {
             return Err(open_error(
@@ -111,6 +121,10 @@ pub const SCHEMES: &[&str] = &[
     "sqlite",
     #[cfg(feature = "postgres")]
     "postgres",
+    #[cfg(feature = "redis")]
+    "redis",
+    #[cfg(feature = "redis")]
+    "rediss",
 ];
 
 type Stores = (
@@ -186,9 +200,13 @@ fn file(url: &str, rest: &str, options: &[(String, String)]) -> Result<Stores, E
     Ok((store.clone(), store))
 }
 
-/// The stores of a SQL store that connected, or why it did not.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-fn sql_store<S>(url: &str, connected: Result<S, fleche_core::StoreError>) -> Result<Stores, Error>
+/// The stores of a server-backed store (SQL, Redis) that connected, or why
+/// it did not.
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "redis"))]
+fn connected_store<S>(
+    url: &str,
+    connected: Result<S, fleche_core::StoreError>,
+) -> Result<Stores, Error>
 where
     S: fleche_core::ValueStore + fleche_core::CallStore + 'static,
 {
@@ -197,7 +215,7 @@ where
 }
 
 /// `url` without the query options the cache reads.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "redis"))]
 fn without_cache_options(url: &str) -> String {
     let Some((base, query)) = url.split_once('?') else {
         return url.to_owned();
@@ -357,11 +375,32 @@ mod tests {
         assert!(e.contains("unknown option `fsync`"), "{e}");
         let e = open("memory://x?strict=maybe").unwrap_err().to_string();
         assert!(e.contains("takes true or false"), "{e}");
-        let e = open("redis://user:hunter2@host/0").unwrap_err().to_string();
+        let e = open("nosuch://user:hunter2@host/0")
+            .unwrap_err()
+            .to_string();
         assert!(
-            e.contains("unknown scheme `redis`") && !e.contains("hunter2"),
+            e.contains("unknown scheme `nosuch`") && !e.contains("hunter2"),
             "{e}"
         );
+    }
+
+    #[cfg(feature = "redis")]
+    #[test]
+    fn redis_urls_are_checked_and_never_show_the_password() {
+        // Nothing listens on port 1: refused at once, reported as unavailable.
+        let start = std::time::Instant::now();
+        let e = open("redis://user:hunter2@127.0.0.1:1/0?strict=true")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("unavailable") && e.contains("user:***@") && !e.contains("hunter2"),
+            "{e}"
+        );
+        assert!(start.elapsed() < std::time::Duration::from_secs(5));
+        let e = open("redis://127.0.0.1:1/0?colour=blue")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown option `colour`"), "{e}");
     }
 
     #[test]
