@@ -112,6 +112,12 @@ impl StoreError {
         self.key
     }
 
+    /// What went wrong, without the backend, kind and key that `Display`
+    /// adds: for wrapping the error in a message of one's own.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     /// Whether retrying later may succeed.
     pub fn is_transient(&self) -> bool {
         self.kind == ErrorKind::Unavailable

@@ -77,7 +77,7 @@ fn open_error(backend: &'static str, shown_url: &str, cause: StoreError) -> Stor
     StoreError::new(
         cause.kind(),
         backend,
-        format!("cannot open {shown_url}: {cause}"),
+        format!("cannot open {shown_url}: {}", cause.message()),
     )
     .with_source(cause)
 }
