@@ -73,23 +73,35 @@ struct Subject {
     direct_select: Option<Box<dyn Fn()>>,
 }
 
-fn sqlite_subject(dir: &tempfile::TempDir) -> Subject {
-    let url = format!("sqlite://{}/bench.db", dir.path().display());
-    let store = bridge::block_on(SqliteStore::connect(&url)).expect("a SQLite file opens");
-    let pool = store.pool().clone();
-    let key = square::digest(&HIT_X);
-    let raw_select: RawSelect = Arc::new(move || {
-        let pool = pool.clone();
-        Box::pin(bridge::on_fleche_runtime(async move {
-            let row: Option<(Option<Vec<u8>>,)> =
-                sqlx::query_as("SELECT result_inline FROM fleche_calls WHERE key = ?")
+/// A [`RawSelect`] of the hit key's inline result by `sql` on `pool` (a
+/// macro: the two databases' pools are different types).
+macro_rules! raw_select {
+    ($pool:expr, $sql:literal) => {{
+        let pool = $pool.clone();
+        let key = square::digest(&HIT_X);
+        let select: RawSelect = Arc::new(move || {
+            let pool = pool.clone();
+            Box::pin(bridge::on_fleche_runtime(async move {
+                let row: Option<(Option<Vec<u8>>,)> = sqlx::query_as($sql)
                     .bind(key.as_bytes().as_slice())
                     .fetch_optional(&pool)
                     .await
                     .expect("the raw select works");
-            black_box(row.expect("the hit key is stored"));
-        }))
-    });
+                black_box(row.expect("the hit key is stored"));
+            }))
+        });
+        select
+    }};
+}
+
+fn sqlite_subject(dir: &tempfile::TempDir) -> Subject {
+    let url = format!("sqlite://{}/bench.db", dir.path().display());
+    let store = bridge::block_on(SqliteStore::connect(&url)).expect("a SQLite file opens");
+    let raw_select = raw_select!(
+        store.pool(),
+        "SELECT result_inline FROM fleche_calls WHERE key = ?"
+    );
+    let key = square::digest(&HIT_X);
     let conn = rusqlite::Connection::open(dir.path().join("bench.db")).unwrap();
     let direct_select = Box::new(move || {
         let mut stmt = conn
@@ -121,20 +133,10 @@ fn postgres_subject() -> Option<(Subject, PgStore)> {
         SqlOptions::default().schema(schema),
     ))
     .expect("the PostgreSQL server named by FLECHE_TEST_POSTGRES_URL answers");
-    let pool = store.pool().clone();
-    let key = square::digest(&HIT_X);
-    let raw_select: RawSelect = Arc::new(move || {
-        let pool = pool.clone();
-        Box::pin(bridge::on_fleche_runtime(async move {
-            let row: Option<(Option<Vec<u8>>,)> =
-                sqlx::query_as("SELECT result_inline FROM fleche_calls WHERE key = $1")
-                    .bind(key.as_bytes().as_slice())
-                    .fetch_optional(&pool)
-                    .await
-                    .expect("the raw select works");
-            black_box(row.expect("the hit key is stored"));
-        }))
-    });
+    let raw_select = raw_select!(
+        store.pool(),
+        "SELECT result_inline FROM fleche_calls WHERE key = $1"
+    );
     Some((
         subject("PostgreSQL", Arc::new(store.clone()), raw_select),
         store,
