@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "s3"))]
 use fleche_core::bridge::block_on;
 use fleche_core::{Cache, CacheConfig, CacheOptions, ClaimPolicy, Error, redact_url};
 
@@ -18,13 +18,18 @@ pub const CACHE_ENV: &str = "FLECHE_CACHE";
 /// | `file:///path/to/dir` | the file store in that directory (`%20` for a space) |
 /// | `sqlite:///path/to/cache.db`, `sqlite::memory:` | a SQLite database (feature `sqlite`) |
 /// | `postgres://user@host:port/db?schema=NAME` | a PostgreSQL schema (feature `postgres`) |
+/// | `s3://bucket/prefix` | objects under that prefix of an S3 bucket (feature `s3`) |
 ///
 /// Options go in the query string: for the cache `strict=true`,
 /// `inline_limit=BYTES`, `claims=auto|always|never`, `claim_ttl_ms=N`,
 /// `claim_wait_ms=N`; for the file store `fsync=false`, `lock_timeout_ms=N`;
 /// for the SQL stores those of `fleche_sql::SqlOptions` (`schema`,
 /// `max_connections`, `acquire_timeout_ms`, `busy_timeout_ms`) and the
-/// driver's (`sslmode`, …). An unknown option is an error.
+/// driver's (`sslmode`, …); for S3 `endpoint`, `region`, `allow_http`,
+/// `access_key_id`, `secret_access_key`, `session_token`, … and those of
+/// `fleche_s3::S3Options` (`timeout_ms`, `max_retries`, …), with the
+/// `AWS_…` environment variables as defaults. An unknown option is an
+/// error.
 ///
 /// ```
 /// let cache = fleche::open("memory://docs?strict=true").unwrap();
@@ -56,10 +61,10 @@ pub fn open_config(config: &CacheConfig) -> Result<Cache, Error> {
     let url = config.url.as_str();
     let base = url.split_once('?').map_or(url, |(b, _)| b);
     // `scheme://rest`, or `scheme:rest` (`sqlite::memory:`).
-    let Some((scheme, rest)) = base
-        .split_once("://")
-        .or_else(|| base.split_once(':').filter(|(s, _)| s.starts_with("sqlite")))
-    else {
+    let Some((scheme, rest)) = base.split_once("://").or_else(|| {
+        base.split_once(':')
+            .filter(|(s, _)| s.starts_with("sqlite"))
+    }) else {
         return Err(open_error(
             url,
             "expected a URL such as memory:// (no `://` found)",
@@ -74,14 +79,21 @@ pub fn open_config(config: &CacheConfig) -> Result<Cache, Error> {
         #[cfg(feature = "file")]
         "file" => file(url, rest, &backend_options)?,
         #[cfg(feature = "sqlite")]
-        "sqlite" => sql_store(
+        "sqlite" => connected_store(
             url,
-            block_on(fleche_sql::SqliteStore::connect(&without_cache_options(url))),
+            block_on(fleche_sql::SqliteStore::connect(&without_cache_options(
+                url,
+            ))),
         )?,
         #[cfg(feature = "postgres")]
-        "postgres" | "postgresql" => sql_store(
+        "postgres" | "postgresql" => connected_store(
             url,
             block_on(fleche_sql::PgStore::connect(&without_cache_options(url))),
+        )?,
+        #[cfg(feature = "s3")]
+        "s3" => connected_store(
+            url,
+            block_on(fleche_s3::S3Store::connect(&without_cache_options(url))),
         )?,
         other => {
             return Err(open_error(
@@ -109,6 +121,8 @@ pub const SCHEMES: &[&str] = &[
     "sqlite",
     #[cfg(feature = "postgres")]
     "postgres",
+    #[cfg(feature = "s3")]
+    "s3",
 ];
 
 type Stores = (
@@ -184,9 +198,12 @@ fn file(url: &str, rest: &str, options: &[(String, String)]) -> Result<Stores, E
     Ok((store.clone(), store))
 }
 
-/// The stores of a SQL store that connected, or why it did not.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-fn sql_store<S>(url: &str, connected: Result<S, fleche_core::StoreError>) -> Result<Stores, Error>
+/// The stores of a server-backed store that connected, or why it did not.
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "s3"))]
+fn connected_store<S>(
+    url: &str,
+    connected: Result<S, fleche_core::StoreError>,
+) -> Result<Stores, Error>
 where
     S: fleche_core::ValueStore + fleche_core::CallStore + 'static,
 {
@@ -195,7 +212,7 @@ where
 }
 
 /// `url` without the query options the cache reads.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "s3"))]
 fn without_cache_options(url: &str) -> String {
     let Some((base, query)) = url.split_once('?') else {
         return url.to_owned();

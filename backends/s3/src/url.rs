@@ -35,7 +35,16 @@ pub(crate) struct S3Url {
 /// (by [`fleche_core::redact_url`]) and the values of the credential
 /// options, the access key id included.
 pub fn redact(url: &str) -> String {
-    let shown = fleche_core::redact_url(url);
+    let mut shown = fleche_core::redact_url(url);
+    // `s3://KEY:SECRET@bucket`: the user part is a credential too.
+    if let Some(start) = shown.find("://").map(|i| i + 3) {
+        let end = shown[start..]
+            .find(['/', '?', '#'])
+            .map_or(shown.len(), |i| start + i);
+        if let Some(at) = shown[start..end].rfind('@') {
+            shown.replace_range(start..start + at, "***");
+        }
+    }
     let Some((base, query)) = shown.split_once('?') else {
         return shown;
     };
@@ -225,6 +234,7 @@ mod tests {
             assert!(!shown.contains(secret), "{shown}");
         }
         assert!(shown.contains("region=eu-west-1"), "{shown}");
+        assert_eq!(redact("s3://AKIA:hunter2@b/p"), "s3://***@b/p");
     }
 
     #[test]
