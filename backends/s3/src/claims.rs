@@ -139,12 +139,16 @@ async fn write(
     use object_store::Error as E;
     let bytes = serde_json::to_vec(body).unwrap_or_default();
     let path = store.layout().claim(key);
+    let update = matches!(mode, PutMode::Update(_));
     let put = store
         .store()
         .put_opts(&path, PutPayload::from(bytes), PutOptions::from(mode));
     match on_fleche_runtime(put).await {
         Ok(_) => Ok(true),
-        Err(E::AlreadyExists { .. } | E::Precondition { .. } | E::NotFound { .. }) => Ok(false),
+        Err(E::AlreadyExists { .. } | E::Precondition { .. }) => Ok(false),
+        // The claim that was read is gone; a create's NotFound is the
+        // bucket's, an error.
+        Err(E::NotFound { .. }) if update => Ok(false),
         Err(e) => Err(store_error("write claim", Some(key), e)),
     }
 }

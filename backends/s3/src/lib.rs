@@ -400,6 +400,14 @@ async fn probe_conditional_writes(inner: &Inner) -> Result<bool, StoreError> {
         let first = match put(b"probe 1", PutMode::Create).await {
             Ok(r) => r,
             Err(E::NotImplemented { .. } | E::NotSupported { .. }) => return Ok(false),
+            Err(e @ E::NotFound { .. }) => {
+                return Err(StoreError::new(
+                    ErrorKind::Backend,
+                    BACKEND,
+                    "the bucket does not exist (or the endpoint is not an S3 server)",
+                )
+                .with_source(e));
+            }
             Err(e) => return Err(fail(e)),
         };
         match put(b"probe 2", PutMode::Create).await {

@@ -46,7 +46,7 @@ pub struct S3Options {
 impl Default for S3Options {
     fn default() -> Self {
         Self {
-            timeout: Duration::from_secs(60),
+            timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(5),
             max_retries: 3,
             retry_timeout: Duration::from_secs(15),

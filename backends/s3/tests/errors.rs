@@ -319,3 +319,22 @@ fn stores_without_conditional_updates_offer_no_claims() {
         );
     });
 }
+
+/// A bucket that does not exist is a clear error when the store opens,
+/// not a failure on the first cached call.
+#[test]
+fn missing_bucket_is_a_clear_error() {
+    let Some(endpoint) = fleche_conformance::server_url(support::SERVER) else {
+        return;
+    };
+    rt().block_on(async {
+        let url = support::fresh_url(&endpoint, "nobucket", "").replacen(
+            &support::bucket(),
+            "fleche-no-such-bucket",
+            1,
+        );
+        let e = S3Store::connect(&url).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Backend, "{e}");
+        assert!(e.to_string().contains("bucket does not exist"), "{e}");
+    });
+}
