@@ -10,8 +10,10 @@
 //! claimer can recognise its own write when a lost response made the
 //! client retry it.
 
+use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -22,6 +24,35 @@ use serde::{Deserialize, Serialize};
 
 use crate::S3Store;
 use crate::error::store_error;
+
+/// The claims this handle wrote last, by key and owner token, with the
+/// version the server gave each write. If the claim object is still at
+/// that version, nobody changed it since: renew and release update it on
+/// that version directly, one request instead of a read and a write. If it
+/// moved on, the condition fails and they read it as usual.
+#[derive(Default)]
+pub(crate) struct Written(Mutex<HashMap<(Digest, String), UpdateVersion>>);
+
+impl Written {
+    fn remember(&self, key: Digest, owner: &Owner, version: Option<UpdateVersion>) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match version {
+            Some(v) if v.e_tag.is_some() => {
+                map.insert((key, owner.as_str().to_owned()), v);
+            }
+            _ => {
+                map.remove(&(key, owner.as_str().to_owned()));
+            }
+        }
+    }
+
+    fn take(&self, key: Digest, owner: &Owner) -> Option<UpdateVersion> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&(key, owner.as_str().to_owned()))
+    }
+}
 
 /// How often a claim operation reads and tries again after losing a race
 /// before it reports the claim as held.
@@ -128,14 +159,15 @@ async fn read(store: &S3Store, key: Digest) -> Result<Option<Current>, StoreErro
     Ok(Some(Current { body, meta }))
 }
 
-/// Writes `body` as the claim of `key` if `mode`'s condition holds;
-/// `false` if another write got there first.
+/// Writes `body` as the claim of `key` if `mode`'s condition holds, and
+/// returns the new object's version; `None` if another write got there
+/// first.
 async fn write(
     store: &S3Store,
     key: Digest,
     body: &Body,
     mode: PutMode,
-) -> Result<bool, StoreError> {
+) -> Result<Option<UpdateVersion>, StoreError> {
     use object_store::Error as E;
     let bytes = serde_json::to_vec(body).unwrap_or_default();
     let path = store.layout().claim(key);
@@ -144,11 +176,14 @@ async fn write(
         .store()
         .put_opts(&path, PutPayload::from(bytes), PutOptions::from(mode));
     match on_fleche_runtime(put).await {
-        Ok(_) => Ok(true),
-        Err(E::AlreadyExists { .. } | E::Precondition { .. }) => Ok(false),
+        Ok(r) => Ok(Some(UpdateVersion {
+            e_tag: r.e_tag,
+            version: r.version,
+        })),
+        Err(E::AlreadyExists { .. } | E::Precondition { .. }) => Ok(None),
         // The claim that was read is gone; a create's NotFound is the
         // bucket's, an error.
-        Err(E::NotFound { .. }) if update => Ok(false),
+        Err(E::NotFound { .. }) if update => Ok(None),
         Err(e) => Err(store_error("write claim", Some(key), e)),
     }
 }
@@ -165,7 +200,8 @@ pub(crate) async fn claim(
     for _ in 0..ATTEMPTS {
         let mine = Body::held(owner, ttl);
         if pending.is_none() {
-            if write(store, key, &mine, PutMode::Create).await? {
+            if let Some(v) = write(store, key, &mine, PutMode::Create).await? {
+                store.written().remember(key, owner, Some(v));
                 return Ok(Claim::Acquired { took_over: false });
             }
             pending = Some((mine.nonce.clone(), false));
@@ -177,6 +213,9 @@ pub(crate) async fn claim(
         if let Some((nonce, took_over)) = &pending
             && current.is(Some(nonce))
         {
+            store
+                .written()
+                .remember(key, owner, Some(current.version()));
             return Ok(Claim::Acquired {
                 took_over: *took_over,
             });
@@ -194,7 +233,8 @@ pub(crate) async fn claim(
             }
         };
         let mine = Body::held(owner, ttl);
-        if write(store, key, &mine, PutMode::Update(current.version())).await? {
+        if let Some(v) = write(store, key, &mine, PutMode::Update(current.version())).await? {
+            store.written().remember(key, owner, Some(v));
             return Ok(Claim::Acquired { took_over });
         }
         pending = Some((mine.nonce, took_over));
@@ -215,12 +255,34 @@ async fn change(
     owner: &Owner,
     next: impl Fn() -> Body,
 ) -> Result<bool, StoreError> {
+    let keep = |v: Option<UpdateVersion>, body: &Body| {
+        // A released claim is not ours to change again.
+        store
+            .written()
+            .remember(key, owner, v.filter(|_| !body.released));
+    };
     let mut pending: Option<String> = None;
+    // Our last write, if it is still there: one conditional write.
+    if let Some(last) = store.written().take(key, owner) {
+        let mine = next();
+        match write(store, key, &mine, PutMode::Update(last)).await {
+            Ok(Some(v)) => {
+                keep(Some(v), &mine);
+                return Ok(true);
+            }
+            // Changed since (or the answer was lost): read and decide.
+            Ok(None) => pending = Some(mine.nonce),
+            Err(e) => return Err(e),
+        }
+    }
     for _ in 0..ATTEMPTS {
         let Some(current) = read(store, key).await? else {
             return Ok(false);
         };
         if current.is(pending.as_deref()) {
+            if let Some(body) = &current.body {
+                keep(Some(current.version()), body);
+            }
             return Ok(true);
         }
         match &current.body {
@@ -228,7 +290,8 @@ async fn change(
             _ => return Ok(false),
         }
         let mine = next();
-        if write(store, key, &mine, PutMode::Update(current.version())).await? {
+        if let Some(v) = write(store, key, &mine, PutMode::Update(current.version())).await? {
+            keep(Some(v), &mine);
             return Ok(true);
         }
         pending = Some(mine.nonce);

@@ -154,6 +154,9 @@ struct Inner {
     prefix: String,
     options: S3Options,
     claims: bool,
+    /// The version of each claim this handle wrote last, by key and owner:
+    /// renew and release try it first and skip reading the claim.
+    written: claims::Written,
 }
 
 impl fmt::Debug for S3Store {
@@ -248,6 +251,7 @@ impl S3Store {
             prefix: prefix.to_owned(),
             options,
             claims: false,
+            written: claims::Written::default(),
         };
         inner.claims = on_fleche_runtime(probe_conditional_writes(&inner))
             .await
@@ -306,6 +310,10 @@ impl S3Store {
         })
         .await
         .map_err(|e| store_error("delete the store's objects", None, e))
+    }
+
+    pub(crate) fn written(&self) -> &claims::Written {
+        &self.inner.written
     }
 
     pub(crate) fn layout(&self) -> &Layout {
