@@ -295,8 +295,9 @@ impl S3Store {
     }
 
     /// Deletes every object under the store's prefix — values, records,
-    /// index entries and claims. For tests and for dropping a cache; the
-    /// bucket itself stays.
+    /// index entries and claims — and says how many there were. For tests
+    /// and for dropping a cache; the bucket itself stays. Other handles on
+    /// the same prefix see an empty store afterwards.
     pub async fn destroy(&self) -> Result<usize, StoreError> {
         use futures::{StreamExt, TryStreamExt};
         let store = self.inner.store.clone();
