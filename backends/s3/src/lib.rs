@@ -32,7 +32,7 @@
 //!   up to the cache's inline limit; larger results cost a second `GET`.
 //! - **Verified reads.** A value whose BLAKE3 digest is not its key, or a
 //!   record that does not decode or names another key, is
-//!   [`ErrorKind::Corrupt`](fleche_core::ErrorKind::Corrupt); the cache
+//!   [`ErrorKind::Corrupt`]; the cache
 //!   treats it as a miss and its recomputation overwrites it.
 //! - **Queries** by function read the function's index entries
 //!   (`functions/<fn>/`); other queries read every record. Either way
@@ -61,7 +61,7 @@
 //! - **Typed failures.** A server that cannot be reached, times out or
 //!   answers 5xx is retried by the client (with backoff, bounded by
 //!   [`S3Options::max_retries`] and [`S3Options::retry_timeout`]), then
-//!   reported as [`ErrorKind::Unavailable`](fleche_core::ErrorKind::Unavailable).
+//!   reported as [`ErrorKind::Unavailable`].
 //!   URLs are shown with every credential replaced by `***`.
 //!
 //! ## Clocks
