@@ -3,10 +3,7 @@
 #[test]
 fn sqlite_url_opens_a_cache_that_persists() {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!(
-        "sqlite://{}/sub dir/cache.db?strict=true",
-        dir.path().display()
-    );
+    let url = format!("sqlite://{}/sub dir/cache.db?strict=true", dir.path().display());
     let cache = fleche::open(&url).unwrap();
     assert!(cache.options().strict);
     let n = cache
