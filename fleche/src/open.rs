@@ -2,7 +2,12 @@
 
 use std::sync::Arc;
 
-#[cfg(any(feature = "sqlite", feature = "postgres", feature = "s3"))]
+#[cfg(any(
+    feature = "sqlite",
+    feature = "postgres",
+    feature = "redis",
+    feature = "s3"
+))]
 use fleche_core::bridge::block_on;
 use fleche_core::{Cache, CacheConfig, CacheOptions, ClaimPolicy, Error, redact_url};
 
@@ -18,6 +23,7 @@ pub const CACHE_ENV: &str = "FLECHE_CACHE";
 /// | `file:///path/to/dir` | the file store in that directory (`%20` for a space) |
 /// | `sqlite:///path/to/cache.db`, `sqlite::memory:` | a SQLite database (feature `sqlite`) |
 /// | `postgres://user@host:port/db?schema=NAME` | a PostgreSQL schema (feature `postgres`) |
+/// | `redis://[user:password@]host:port/db?namespace=NAME` | a Redis namespace (feature `redis`; `rediss://` with `redis-tls`) |
 /// | `s3://bucket/prefix` | objects under that prefix of an S3 bucket (feature `s3`) |
 ///
 /// Options go in the query string: for the cache `strict=true`,
@@ -25,7 +31,9 @@ pub const CACHE_ENV: &str = "FLECHE_CACHE";
 /// `claim_wait_ms=N`; for the file store `fsync=false`, `lock_timeout_ms=N`;
 /// for the SQL stores those of `fleche_sql::SqlOptions` (`schema`,
 /// `max_connections`, `acquire_timeout_ms`, `busy_timeout_ms`) and the
-/// driver's (`sslmode`, …); for S3 `endpoint`, `region`, `allow_http`,
+/// driver's (`sslmode`, …); for Redis those of `fleche_redis::RedisOptions`
+/// (`namespace`, `ttl_ms`, `connect_timeout_ms`, `response_timeout_ms`,
+/// `reconnect_retries`); for S3 `endpoint`, `region`, `allow_http`,
 /// `access_key_id`, `secret_access_key`, `session_token`, … and those of
 /// `fleche_s3::S3Options` (`timeout_ms`, `max_retries`, …), with the
 /// `AWS_…` environment variables as defaults. An unknown option is an
@@ -90,6 +98,13 @@ pub fn open_config(config: &CacheConfig) -> Result<Cache, Error> {
             url,
             block_on(fleche_sql::PgStore::connect(&without_cache_options(url))),
         )?,
+        #[cfg(feature = "redis")]
+        "redis" | "rediss" => connected_store(
+            url,
+            block_on(fleche_redis::RedisStore::connect(&without_cache_options(
+                url,
+            ))),
+        )?,
         #[cfg(feature = "s3")]
         "s3" => connected_store(
             url,
@@ -121,6 +136,10 @@ pub const SCHEMES: &[&str] = &[
     "sqlite",
     #[cfg(feature = "postgres")]
     "postgres",
+    #[cfg(feature = "redis")]
+    "redis",
+    #[cfg(feature = "redis")]
+    "rediss",
     #[cfg(feature = "s3")]
     "s3",
 ];
@@ -198,8 +217,14 @@ fn file(url: &str, rest: &str, options: &[(String, String)]) -> Result<Stores, E
     Ok((store.clone(), store))
 }
 
-/// The stores of a server-backed store that connected, or why it did not.
-#[cfg(any(feature = "sqlite", feature = "postgres", feature = "s3"))]
+/// The stores of a server-backed store (SQL, Redis, S3) that connected, or
+/// why it did not.
+#[cfg(any(
+    feature = "sqlite",
+    feature = "postgres",
+    feature = "redis",
+    feature = "s3"
+))]
 fn connected_store<S>(
     url: &str,
     connected: Result<S, fleche_core::StoreError>,
@@ -212,7 +237,12 @@ where
 }
 
 /// `url` without the query options the cache reads.
-#[cfg(any(feature = "sqlite", feature = "postgres", feature = "s3"))]
+#[cfg(any(
+    feature = "sqlite",
+    feature = "postgres",
+    feature = "redis",
+    feature = "s3"
+))]
 fn without_cache_options(url: &str) -> String {
     let Some((base, query)) = url.split_once('?') else {
         return url.to_owned();
@@ -372,11 +402,32 @@ mod tests {
         assert!(e.contains("unknown option `fsync`"), "{e}");
         let e = open("memory://x?strict=maybe").unwrap_err().to_string();
         assert!(e.contains("takes true or false"), "{e}");
-        let e = open("redis://user:hunter2@host/0").unwrap_err().to_string();
+        let e = open("nosuch://user:hunter2@host/0")
+            .unwrap_err()
+            .to_string();
         assert!(
-            e.contains("unknown scheme `redis`") && !e.contains("hunter2"),
+            e.contains("unknown scheme `nosuch`") && !e.contains("hunter2"),
             "{e}"
         );
+    }
+
+    #[cfg(feature = "redis")]
+    #[test]
+    fn redis_urls_are_checked_and_never_show_the_password() {
+        // Nothing listens on port 1: refused at once, reported as unavailable.
+        let start = std::time::Instant::now();
+        let e = open("redis://user:hunter2@127.0.0.1:1/0?strict=true")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("unavailable") && e.contains("user:***@") && !e.contains("hunter2"),
+            "{e}"
+        );
+        assert!(start.elapsed() < std::time::Duration::from_secs(5));
+        let e = open("redis://127.0.0.1:1/0?colour=blue")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown option `colour`"), "{e}");
     }
 
     #[test]

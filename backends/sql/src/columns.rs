@@ -98,11 +98,14 @@ impl Columns {
         let metadata: Metadata = serde_json::from_str(&self.metadata)
             .map_err(|e| corrupt(format!("metadata does not parse: {e}")))?;
         let code = match &self.code {
-            Some(bytes) => Some(digest(bytes, backend, "code digest")?),
+            Some(bytes) => {
+                Some(digest(bytes, backend, "code digest").map_err(|e| e.with_key(key))?)
+            }
             None => None,
         };
         let result = ValueRef {
-            digest: digest(&self.result_digest, backend, "result digest")?,
+            digest: digest(&self.result_digest, backend, "result digest")
+                .map_err(|e| e.with_key(key))?,
             inline: self.result_inline.map(Into::into),
         };
         let version = u32::try_from(self.version)
@@ -116,6 +119,22 @@ impl Columns {
         record.format = self.format as u32;
         Ok(record)
     }
+}
+
+/// The result a hit reads from a record's row: its format, result digest
+/// and result bytes (inline, or joined in from the value).
+pub(crate) fn hit_result(
+    backend: &'static str,
+    key: Digest,
+    format: i32,
+    digest: &[u8],
+    bytes: Option<Vec<u8>>,
+) -> Result<ValueRef, StoreError> {
+    check_format(format, backend, key)?;
+    Ok(ValueRef {
+        digest: self::digest(digest, backend, "result digest").map_err(|e| e.with_key(key))?,
+        inline: bytes.map(Into::into),
+    })
 }
 
 /// Refuses a record written in a newer format than this crate reads.

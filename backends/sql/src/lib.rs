@@ -49,6 +49,8 @@ mod postgres;
 mod schema;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+#[cfg(feature = "sqlite")]
+mod sqlite_direct;
 
 use std::time::Duration;
 

@@ -378,11 +378,7 @@ impl CallStore for PgStore {
             Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?))
         };
         let (format, digest, bytes) = read().map_err(self.err(Some(key)))?;
-        columns::check_format(format, POSTGRES, key)?;
-        Ok(Some(ValueRef {
-            digest: columns::digest(&digest, POSTGRES, "result digest")?,
-            inline: bytes.map(Bytes::from),
-        }))
+        columns::hit_result(POSTGRES, key, format, &digest, bytes).map(Some)
     }
 
     async fn delete(&self, key: Digest) -> Result<bool, StoreError> {

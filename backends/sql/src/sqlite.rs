@@ -13,6 +13,7 @@ use fleche_core::{
 };
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
+use rusqlite::OptionalExtension;
 use sqlx::sqlite::{
     SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteSynchronous,
@@ -20,8 +21,9 @@ use sqlx::sqlite::{
 use sqlx::{Arguments, AssertSqlSafe, Row};
 
 use crate::columns::{self, Columns, RECORD_COLUMNS_SQLITE};
-use crate::error::store_error;
+use crate::error::{rusqlite_error, store_error};
 use crate::filter::{self, Bind, Dialect, Sql};
+use crate::sqlite_direct::DirectReads;
 use crate::{SqlOptions, options, schema};
 
 /// The backend name in errors.
@@ -31,6 +33,11 @@ pub const SQLITE: &str = "sqlite";
 const DRIVER_KEYS: &[&str] = &["mode", "cache", "immutable", "vfs"];
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+
+/// The hit: one statement reads the inline result, or the value joined in.
+const GET_RESULT: &str = "SELECT c.format, c.result_digest, COALESCE(c.result_inline, v.bytes) \
+     FROM fleche_calls c LEFT JOIN fleche_values v \
+     ON c.result_inline IS NULL AND v.digest = c.result_digest WHERE c.key = ?";
 
 /// The database's clock in milliseconds since the Unix epoch.
 const NOW_MS: &str = "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)";
@@ -58,6 +65,9 @@ struct Inner {
     url: String,
     /// An in-process database, gone with its last connection.
     in_memory: bool,
+    /// Hits read on the caller's thread; `None` for an in-process database,
+    /// which only the pool's connection can see.
+    direct: Option<DirectReads>,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -98,6 +108,7 @@ impl SqliteStore {
             if !in_memory {
                 make_parent_dir(&connect, &shown)?;
             }
+            let filename = connect.get_filename().to_path_buf();
             let mut pool = SqlitePoolOptions::new()
                 .max_connections(options.max_connections)
                 .acquire_timeout(options.acquire_timeout)
@@ -118,6 +129,7 @@ impl SqliteStore {
                     pool,
                     url: shown,
                     in_memory,
+                    direct: (!in_memory).then(|| DirectReads::new(filename)),
                 }),
             };
             store.migrate().await?;
@@ -355,15 +367,28 @@ impl CallStore for SqliteStore {
     }
 
     async fn get_result(&self, key: Digest) -> Result<Option<ValueRef>, StoreError> {
-        // One statement: the inline result, or the value joined in.
+        if let Some(direct) = &self.inner.direct {
+            let read = direct.read(|conn| {
+                conn.prepare_cached(GET_RESULT)?
+                    .query_row([key.as_bytes().as_slice()], |row| {
+                        Ok((row.get(0)?, row.get::<_, Vec<u8>>(1)?, row.get(2)?))
+                    })
+                    .optional()
+            });
+            match read {
+                Ok(Some(Some((format, digest, bytes)))) => {
+                    return columns::hit_result(SQLITE, key, format, &digest, bytes).map(Some);
+                }
+                Ok(Some(None)) => return Ok(None),
+                // The database asked to wait: sqlx's connection thread will.
+                Ok(None) => {}
+                Err(e) => return Err(rusqlite_error(e).with_key(key)),
+            }
+        }
         let row = on_fleche_runtime(
-            sqlx::query(
-                "SELECT c.format, c.result_digest, COALESCE(c.result_inline, v.bytes) \
-                 FROM fleche_calls c LEFT JOIN fleche_values v \
-                 ON c.result_inline IS NULL AND v.digest = c.result_digest WHERE c.key = ?",
-            )
-            .bind(key.as_bytes().as_slice())
-            .fetch_optional(&self.inner.pool),
+            sqlx::query(GET_RESULT)
+                .bind(key.as_bytes().as_slice())
+                .fetch_optional(&self.inner.pool),
         )
         .await
         .map_err(self.err(Some(key)))?;
@@ -372,11 +397,7 @@ impl CallStore for SqliteStore {
             Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?))
         };
         let (format, digest, bytes) = read().map_err(self.err(Some(key)))?;
-        columns::check_format(format, SQLITE, key)?;
-        Ok(Some(ValueRef {
-            digest: columns::digest(&digest, SQLITE, "result digest")?,
-            inline: bytes.map(Bytes::from),
-        }))
+        columns::hit_result(SQLITE, key, format, &digest, bytes).map(Some)
     }
 
     async fn delete(&self, key: Digest) -> Result<bool, StoreError> {

@@ -1,0 +1,103 @@
+//! The schema is versioned: an older database is upgraded when a store
+//! opens it, a newer one is refused.
+
+use std::path::Path;
+
+use fleche::{CallStore, Digest, Owner, bridge};
+use fleche_sql::{PgStore, SqliteStore};
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+mod common;
+use common::PgSchema;
+
+fn sqlite_url(dir: &tempfile::TempDir) -> String {
+    format!("sqlite://{}/cache.db", dir.path().display())
+}
+
+#[test]
+fn a_postgres_schema_1_is_upgraded_with_unlogged_claims() {
+    let Some(schema) = PgSchema::new("upgrade") else {
+        return;
+    };
+    bridge::block_on(async {
+        // Set the schema up as fleche-sql with schema version 1 did.
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/postgres");
+        let all = Migrator::new(dir.as_path()).await.unwrap();
+        let mut v1 = Migrator::with_migrations(all.migrations[..1].to_vec());
+        v1.create_schema(schema.name().to_owned());
+        let connect: PgConnectOptions = schema.url("").split('?').next().unwrap().parse().unwrap();
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(connect.options([("search_path", schema.name())]))
+            .await
+            .unwrap();
+        v1.run(&pool).await.unwrap();
+        let claims_persistence =
+            "SELECT relpersistence::text FROM pg_class WHERE oid = 'fleche_claims'::regclass";
+        let before: String = sqlx::query_scalar(claims_persistence)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(before, "p", "schema 1 logs its claims");
+
+        let store = PgStore::connect(&schema.url("")).await.unwrap();
+        let version: i64 = sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(version, 2);
+        let after: String = sqlx::query_scalar(claims_persistence)
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(after, "u", "schema 2 keeps claims unlogged");
+        let key = Digest::of(b"claimed after the upgrade");
+        let owner = Owner::new();
+        let ttl = std::time::Duration::from_secs(5);
+        assert!(store.claim(key, &owner, ttl).await.unwrap().is_acquired());
+        assert!(store.release(key, &owner).await.unwrap());
+    });
+}
+#[test]
+fn a_sqlite_schema_from_a_newer_version_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url(&dir);
+    let store = bridge::block_on(SqliteStore::connect(&url)).unwrap();
+    bridge::block_on(
+        sqlx::query(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES (999, 'from the future', TRUE, X'00', 0)",
+        )
+        .execute(store.pool()),
+    )
+    .unwrap();
+    drop(store);
+    let err = bridge::block_on(SqliteStore::connect(&url)).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("schema version 999, newer than") && msg.contains("upgrade fleche-sql"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_postgres_schema_from_a_newer_version_is_refused() {
+    let Some(schema) = PgSchema::new("newer") else {
+        return;
+    };
+    let store = bridge::block_on(PgStore::connect(&schema.url(""))).unwrap();
+    bridge::block_on(
+        sqlx::query(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES (999, 'from the future', TRUE, '\\x00'::bytea, 0)",
+        )
+        .execute(store.pool()),
+    )
+    .unwrap();
+    let err = bridge::block_on(PgStore::connect(&schema.url(""))).unwrap_err();
+    assert!(
+        err.to_string().contains("schema version 999, newer than"),
+        "{err}"
+    );
+}
