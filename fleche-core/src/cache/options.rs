@@ -173,6 +173,10 @@ mod tests {
             redact_url("s3://b/p?endpoint=http://h:1&secret_access_key=k"),
             "s3://b/p?endpoint=http://h:1&secret_access_key=***"
         );
+        assert_eq!(
+            redact_url("s3://b/p?access_key_id=AKIA1&region=r"),
+            "s3://b/p?access_key_id=***&region=r"
+        );
         let cfg = CacheConfig::new("redis://me:hunter2@h:6379/0");
         assert!(!format!("{cfg:?}").contains("hunter2"));
     }
