@@ -49,7 +49,8 @@
 //!   many claimers exactly one wins. An expired or released claim is
 //!   replaced with `If-Match: <ETag>` (`PutMode::Update`), so exactly one
 //!   of many takes it over; renew and release are conditional on the ETag
-//!   of the claim the owner read, so a stale owner changes nothing. Every
+//!   of the claim the owner wrote last (one request while nobody else
+//!   touched it) or, failing that, read, so a stale owner changes nothing. Every
 //!   claim body carries a fresh nonce, so two claims never share an ETag.
 //!   A release overwrites the claim with a released marker (a delete could
 //!   not be made conditional); the next claimer replaces it.
