@@ -2,7 +2,12 @@
 
 use std::sync::Arc;
 
-#[cfg(any(feature = "sqlite", feature = "postgres", feature = "redis"))]
+#[cfg(any(
+    feature = "sqlite",
+    feature = "postgres",
+    feature = "redis",
+    feature = "s3"
+))]
 use fleche_core::bridge::block_on;
 use fleche_core::{Cache, CacheConfig, CacheOptions, ClaimPolicy, Error, redact_url};
 
@@ -19,6 +24,7 @@ pub const CACHE_ENV: &str = "FLECHE_CACHE";
 /// | `sqlite:///path/to/cache.db`, `sqlite::memory:` | a SQLite database (feature `sqlite`) |
 /// | `postgres://user@host:port/db?schema=NAME` | a PostgreSQL schema (feature `postgres`) |
 /// | `redis://[user:password@]host:port/db?namespace=NAME` | a Redis namespace (feature `redis`; `rediss://` with `redis-tls`) |
+/// | `s3://bucket/prefix` | objects under that prefix of an S3 bucket (feature `s3`) |
 ///
 /// Options go in the query string: for the cache `strict=true`,
 /// `inline_limit=BYTES`, `claims=auto|always|never`, `claim_ttl_ms=N`,
@@ -27,7 +33,11 @@ pub const CACHE_ENV: &str = "FLECHE_CACHE";
 /// `max_connections`, `acquire_timeout_ms`, `busy_timeout_ms`) and the
 /// driver's (`sslmode`, …); for Redis those of `fleche_redis::RedisOptions`
 /// (`namespace`, `ttl_ms`, `connect_timeout_ms`, `response_timeout_ms`,
-/// `reconnect_retries`). An unknown option is an error.
+/// `reconnect_retries`); for S3 `endpoint`, `region`, `allow_http`,
+/// `access_key_id`, `secret_access_key`, `session_token`, … and those of
+/// `fleche_s3::S3Options` (`timeout_ms`, `max_retries`, …), with the
+/// `AWS_…` environment variables as defaults. An unknown option is an
+/// error.
 ///
 /// ```
 /// let cache = fleche::open("memory://docs?strict=true").unwrap();
@@ -95,6 +105,11 @@ pub fn open_config(config: &CacheConfig) -> Result<Cache, Error> {
                 url,
             ))),
         )?,
+        #[cfg(feature = "s3")]
+        "s3" => connected_store(
+            url,
+            block_on(fleche_s3::S3Store::connect(&without_cache_options(url))),
+        )?,
         other => {
             return Err(open_error(
                 url,
@@ -125,6 +140,8 @@ pub const SCHEMES: &[&str] = &[
     "redis",
     #[cfg(feature = "redis")]
     "rediss",
+    #[cfg(feature = "s3")]
+    "s3",
 ];
 
 type Stores = (
@@ -200,9 +217,14 @@ fn file(url: &str, rest: &str, options: &[(String, String)]) -> Result<Stores, E
     Ok((store.clone(), store))
 }
 
-/// The stores of a server-backed store (SQL, Redis) that connected, or why
-/// it did not.
-#[cfg(any(feature = "sqlite", feature = "postgres", feature = "redis"))]
+/// The stores of a server-backed store (SQL, Redis, S3) that connected, or
+/// why it did not.
+#[cfg(any(
+    feature = "sqlite",
+    feature = "postgres",
+    feature = "redis",
+    feature = "s3"
+))]
 fn connected_store<S>(
     url: &str,
     connected: Result<S, fleche_core::StoreError>,
@@ -215,7 +237,12 @@ where
 }
 
 /// `url` without the query options the cache reads.
-#[cfg(any(feature = "sqlite", feature = "postgres", feature = "redis"))]
+#[cfg(any(
+    feature = "sqlite",
+    feature = "postgres",
+    feature = "redis",
+    feature = "s3"
+))]
 fn without_cache_options(url: &str) -> String {
     let Some((base, query)) = url.split_once('?') else {
         return url.to_owned();

@@ -87,7 +87,7 @@ impl std::fmt::Debug for CacheConfig {
 
 /// Replaces the secrets in a URL with `***`: the password of
 /// `scheme://user:password@host…`, and the values of query options that
-/// carry one (`password=`, `secret_access_key=`, `token=`, …).
+/// carry one (`password=`, `secret_access_key=`, `access_key_id=`, `token=`, …).
 ///
 /// ```
 /// use fleche_core::redact_url;
@@ -118,9 +118,16 @@ pub fn redact_url(url: &str) -> String {
 /// Whether a URL query option holds a secret.
 fn is_secret_option(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
-    ["password", "secret", "token", "sslkey", "credential"]
-        .iter()
-        .any(|word| key.contains(word))
+    [
+        "password",
+        "secret",
+        "token",
+        "sslkey",
+        "credential",
+        "access_key",
+    ]
+    .iter()
+    .any(|word| key.contains(word))
 }
 
 /// Replaces the password in the authority of `scheme://user:password@host`.
@@ -165,6 +172,10 @@ mod tests {
         assert_eq!(
             redact_url("s3://b/p?endpoint=http://h:1&secret_access_key=k"),
             "s3://b/p?endpoint=http://h:1&secret_access_key=***"
+        );
+        assert_eq!(
+            redact_url("s3://b/p?access_key_id=AKIA1&region=r"),
+            "s3://b/p?access_key_id=***&region=r"
         );
         let cfg = CacheConfig::new("redis://me:hunter2@h:6379/0");
         assert!(!format!("{cfg:?}").contains("hunter2"));
