@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput, measurement::WallTime};
 use fleche::{Cache, Digest, Scope, bridge, codec, fleche};
-use fleche_bench_support::{human, timed, times};
+use fleche_bench_support::{RunMode, human, timed, times};
 use serde_bytes::ByteBuf;
 
 #[fleche]
@@ -467,12 +467,8 @@ fn print_summary(f: &Figures, plan: &Plan) {
 // ---------------------------------------------------------------- main
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let has = |flag: &str| args.iter().any(|a| a == flag);
-    // As criterion decides: `cargo bench` passes --bench; without it (as
-    // under `cargo test --benches`) each case runs once as a test.
-    let bench_mode = has("--bench") && !has("--test") && !has("--list");
-    let profiling = args.iter().any(|a| a.starts_with("--profile-time"));
+    let mode = RunMode::from_args();
+    let profiling = std::env::args().any(|a| a.starts_with("--profile-time"));
 
     let inputs = Inputs::new();
     let mut c = Criterion::default().configure_from_args();
@@ -480,20 +476,20 @@ fn main() {
     digest_group(&mut c, &inputs);
     c.final_summary();
 
-    if has("--list") || profiling {
+    if profiling {
         return;
     }
-    if bench_mode {
-        let plan = if has("--quick") {
-            &QUICK_PLAN
-        } else {
-            &BENCH_PLAN
-        };
-        let figures = measure(plan, &inputs);
-        print_summary(&figures, plan);
-    } else {
-        // Exercise the summary's code once; its figures mean nothing.
-        measure(&SMOKE_PLAN, &inputs);
-        println!("fleche core bench: summary skipped (test mode)");
+    match mode {
+        RunMode::List => {}
+        RunMode::Bench { quick } => {
+            let plan = if quick { &QUICK_PLAN } else { &BENCH_PLAN };
+            let figures = measure(plan, &inputs);
+            print_summary(&figures, plan);
+        }
+        RunMode::Smoke => {
+            // Exercise the summary's code once; its figures mean nothing.
+            measure(&SMOKE_PLAN, &inputs);
+            println!("fleche core bench: summary skipped (test mode)");
+        }
     }
 }

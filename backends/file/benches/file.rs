@@ -38,7 +38,7 @@ use criterion::{Criterion, SamplingMode};
 use fleche::{
     Bytes, Cache, CallRecord, CallStore, ClaimPolicy, Digest, Owner, Scope, ValueRef, bridge, codec,
 };
-use fleche_bench_support::{human, median_per_op, timed, times, verdict};
+use fleche_bench_support::{RunMode, human, median_per_op, timed, times, verdict};
 use fleche_file::{FileOptions, FileStore};
 use serde::Deserialize;
 use tempfile::TempDir;
@@ -626,32 +626,26 @@ fn print_summary(f: &Figures, plan: &Plan) {
 // ---------------------------------------------------------------- main
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let has = |flag: &str| args.iter().any(|a| a == flag);
-    // As criterion decides: `cargo bench` passes --bench; without it (as
-    // under `cargo test --benches`) each case runs once as a test.
-    let bench_mode = has("--bench") && !has("--test") && !has("--list");
-    let profiling = args.iter().any(|a| a.starts_with("--profile-time"));
-    let plan = if !bench_mode {
+    let mode = RunMode::from_args();
+    let profiling = std::env::args().any(|a| a.starts_with("--profile-time"));
+    let plan = match mode {
         // Exercises the summary's code once; its figures mean nothing.
-        &SMOKE_PLAN
-    } else if has("--quick") {
-        &QUICK_PLAN
-    } else {
-        &BENCH_PLAN
+        RunMode::Smoke | RunMode::List => &SMOKE_PLAN,
+        RunMode::Bench { quick: true } => &QUICK_PLAN,
+        RunMode::Bench { quick: false } => &BENCH_PLAN,
     };
 
     // The summary measures before criterion, whose misses create and delete
     // thousands of files: on some file systems that slows later file
     // creations for minutes (see the top). It is printed at the end.
-    let figures = (!has("--list") && !profiling).then(|| measure(plan));
+    let figures = (mode != RunMode::List && !profiling).then(|| measure(plan));
 
     let mut c = Criterion::default().configure_from_args();
     calls_group(&mut c);
     c.final_summary();
 
     match figures {
-        Some(f) if bench_mode => print_summary(&f, plan),
+        Some(f) if mode != RunMode::Smoke => print_summary(&f, plan),
         Some(_) => println!("fleche file bench: summary skipped (test mode)"),
         None => {}
     }

@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use fleche::{Cache, CallStore, ClaimPolicy, Scope, bridge};
-use fleche_bench_support::{human, median_per_op, timed, verdict};
+use fleche_bench_support::{RunMode, human, median_per_op, timed, verdict};
 use fleche_core::bridge::on_fleche_runtime;
 use fleche_redis::{RedisOptions, RedisStore};
 
@@ -428,12 +428,12 @@ fn print_summary(f: &Figures, plan: &Plan) {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let bench_mode = args.iter().any(|a| a == "--bench") && !args.iter().any(|a| a == "--test");
-    if args.iter().any(|a| a == "--list") {
-        return;
-    }
-    let plan = if bench_mode { &BENCH_PLAN } else { &SMOKE_PLAN };
+    let mode = RunMode::from_args();
+    let plan = match mode {
+        RunMode::List => return,
+        RunMode::Smoke => &SMOKE_PLAN,
+        RunMode::Bench { .. } => &BENCH_PLAN,
+    };
     let url = std::env::var("FLECHE_TEST_REDIS_URL")
         .ok()
         .filter(|u| !u.is_empty())
@@ -452,7 +452,7 @@ fn main() {
     };
     let figures = measure(&fx, plan);
     let _ = bridge::block_on(fx.store.delete_namespace());
-    if bench_mode {
+    if mode != RunMode::Smoke {
         print_summary(&figures, plan);
     } else {
         println!("fleche redis bench: every case ran once (test mode; no figures)");

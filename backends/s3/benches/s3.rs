@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use fleche::bridge::{block_on, on_fleche_runtime};
 use fleche::{Cache, ClaimPolicy, Digest};
-use fleche_bench_support::{human, median_per_op, timed, times, verdict};
+use fleche_bench_support::{RunMode, human, median_per_op, timed, times, verdict};
 use fleche_s3::S3Store;
 use fleche_s3::object_store::ObjectStoreExt;
 use fleche_s3::object_store::path::Path;
@@ -63,13 +63,12 @@ const SMOKE_PLAN: Plan = Plan {
 };
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let has = |flag: &str| args.iter().any(|a| a == flag);
-    if has("--list") {
-        return;
-    }
-    let bench_mode = has("--bench") && !has("--test");
-    let plan = if bench_mode { &BENCH_PLAN } else { &SMOKE_PLAN };
+    let mode = RunMode::from_args();
+    let plan = match mode {
+        RunMode::List => return,
+        RunMode::Smoke => &SMOKE_PLAN,
+        RunMode::Bench { .. } => &BENCH_PLAN,
+    };
     let Some(endpoint) = std::env::var("FLECHE_TEST_S3_URL")
         .ok()
         .filter(|u| !u.is_empty())
@@ -101,7 +100,9 @@ fn main() {
     let store = Arc::new(block_on(S3Store::connect(&url)).expect("the S3 store opens"));
     let figures = measure(plan, &store);
     let removed = block_on(store.destroy()).unwrap_or(0);
-    if bench_mode {
+    if mode == RunMode::Smoke {
+        println!("fleche s3 bench: every case ran once (test mode; no figures)");
+    } else {
         print_summary(&figures, &url, removed);
     }
 }

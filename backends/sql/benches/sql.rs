@@ -31,7 +31,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use fleche::{Cache, ClaimPolicy, Digest, Owner, bridge};
-use fleche_bench_support::{human, median_per_op, timed, times, verdict};
+use fleche_bench_support::{RunMode, human, median_per_op, timed, times, verdict};
 use fleche_sql::{PgStore, SqlOptions, SqliteStore};
 
 #[fleche::fleche]
@@ -467,18 +467,12 @@ fn print_summary(all: &[Figures], plan: &Plan) {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let has = |flag: &str| args.iter().any(|a| a == flag);
-    // As criterion decides: `cargo bench` passes --bench; without it (as
-    // under `cargo test --benches`) each case runs once.
-    let bench_mode = has("--bench") && !has("--test");
-    if has("--list") {
-        return;
-    }
-    let plan = match (bench_mode, has("--quick")) {
-        (false, _) => &SMOKE_PLAN,
-        (true, true) => &QUICK_PLAN,
-        (true, false) => &BENCH_PLAN,
+    let mode = RunMode::from_args();
+    let plan = match mode {
+        RunMode::List => return,
+        RunMode::Smoke => &SMOKE_PLAN,
+        RunMode::Bench { quick: true } => &QUICK_PLAN,
+        RunMode::Bench { quick: false } => &BENCH_PLAN,
     };
 
     let dir = tempfile::tempdir().expect("a temp dir");
@@ -487,7 +481,7 @@ fn main() {
         figures.push(measure(&pg, plan));
         bridge::block_on(store.drop_schema()).expect("the bench schema drops");
     }
-    if bench_mode {
+    if mode != RunMode::Smoke {
         print_summary(&figures, plan);
     } else {
         println!("fleche SQL bench: every case ran once (test mode; no figures)");

@@ -5,6 +5,44 @@
 
 use std::time::{Duration, Instant};
 
+/// How a benchmark binary was started, read from its arguments as criterion
+/// reads them: `cargo bench` passes `--bench`; `cargo test --benches` does
+/// not, and then each case should run once, as a smoke test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunMode {
+    /// `--list`: name the cases, run nothing.
+    List,
+    /// Run every case once; the figures mean nothing.
+    Smoke,
+    /// Measure; `quick` with `--quick` (shorter batches).
+    Bench {
+        /// `--quick` was given.
+        quick: bool,
+    },
+}
+
+impl RunMode {
+    /// The mode of this process, from its arguments.
+    pub fn from_args() -> Self {
+        Self::from(std::env::args().skip(1))
+    }
+
+    /// The mode that `args` (without the program name) ask for.
+    pub fn from(args: impl IntoIterator<Item = String>) -> Self {
+        let args: Vec<String> = args.into_iter().collect();
+        let has = |flag: &str| args.iter().any(|a| a == flag);
+        if has("--list") {
+            Self::List
+        } else if has("--bench") && !has("--test") {
+            Self::Bench {
+                quick: has("--quick"),
+            }
+        } else {
+            Self::Smoke
+        }
+    }
+}
+
 /// Median seconds per operation over `batches` batches. `batch(n)` runs the
 /// operation `n` times and returns the time the operations took (setup
 /// excluded). `n` is first grown until a batch lasts `batch_time`, which
@@ -84,6 +122,19 @@ mod tests {
         assert_eq!(times(138.2), "138x");
         assert_eq!(times(2.04), "2.0x");
         assert_eq!(verdict(false), "FAIL");
+    }
+
+    #[test]
+    fn run_modes_follow_cargo() {
+        let mode = |args: &[&str]| RunMode::from(args.iter().map(|a| a.to_string()));
+        assert_eq!(mode(&["--bench"]), RunMode::Bench { quick: false });
+        assert_eq!(
+            mode(&["--bench", "--quick"]),
+            RunMode::Bench { quick: true }
+        );
+        assert_eq!(mode(&[]), RunMode::Smoke);
+        assert_eq!(mode(&["--bench", "--test"]), RunMode::Smoke);
+        assert_eq!(mode(&["--list", "--bench"]), RunMode::List);
     }
 
     #[test]
