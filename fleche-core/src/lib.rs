@@ -39,7 +39,7 @@ pub use context::{Bound, Callable, Scope, ScopeConfig, bind};
 pub use digest::{Digest, MIN_PREFIX_LEN, PrefixError};
 pub use error::{Error, ErrorKind, StoreError};
 pub use query::{Order, Query};
-pub use record::{ArgDigest, CallRecord, Metadata, RECORD_FORMAT, Timestamp, ValueRef};
+pub use record::{ArgDigest, CallRecord, Metadata, RECORD_FORMAT, RecordHead, Timestamp, ValueRef};
 pub use spec::{CALL_KEY_CONTEXT, FnSpec, Isolate, arg_digest};
 pub use store::{CallStore, Capabilities, ValueStore};
 

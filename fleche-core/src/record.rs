@@ -94,6 +94,51 @@ pub struct ArgDigest {
     pub digest: Digest,
 }
 
+/// The part of an encoded [`CallRecord`] that a hit reads: its format, key
+/// and result. Decoding only these skips the arguments' and metadata's
+/// allocations, so stores that keep whole records as CBOR read their hits
+/// with it.
+///
+/// ```
+/// use fleche_core::{CallRecord, Digest, RecordHead, ValueRef};
+/// let key = Digest::of(b"a call");
+/// let result = ValueRef { digest: Digest::of(b"42"), inline: Some(b"42".to_vec().into()) };
+/// let bytes = CallRecord::new(key, "f", result.clone()).to_bytes().unwrap();
+/// let head = RecordHead::from_bytes(&bytes).unwrap();
+/// assert_eq!((head.key, head.result), (key, result));
+/// ```
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[non_exhaustive]
+pub struct RecordHead {
+    /// The record format.
+    pub format: u32,
+    /// The call key the record is for.
+    pub key: Digest,
+    /// The result.
+    pub result: ValueRef,
+}
+
+impl RecordHead {
+    /// Reads the head of a record written by [`CallRecord::to_bytes`],
+    /// refusing records of a newer format, as [`CallRecord::from_bytes`]
+    /// does.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, crate::CodecError> {
+        let head: Self = crate::codec::decode(bytes)?;
+        check_format(head.format)?;
+        Ok(head)
+    }
+}
+
+/// Refuses a record format newer than this crate reads.
+fn check_format(format: u32) -> Result<(), crate::CodecError> {
+    if format > RECORD_FORMAT {
+        return Err(crate::CodecError::Decode(format!(
+            "call record format {format} is newer than the {RECORD_FORMAT} this fleche reads; upgrade fleche"
+        )));
+    }
+    Ok(())
+}
+
 /// The record of one computed call, as the call store keeps it.
 ///
 /// Records are encoded as deterministic CBOR (see [`CallRecord::to_bytes`]);
@@ -177,12 +222,7 @@ impl CallRecord {
     /// of a newer format.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, crate::CodecError> {
         let record: Self = crate::codec::decode(bytes)?;
-        if record.format > RECORD_FORMAT {
-            return Err(crate::CodecError::Decode(format!(
-                "call record format {} is newer than the {} this fleche reads; upgrade fleche",
-                record.format, RECORD_FORMAT
-            )));
-        }
+        check_format(record.format)?;
         Ok(record)
     }
 

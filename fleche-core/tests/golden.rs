@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use fleche_core::{
     ArgDigest, CALL_KEY_CONTEXT, CallRecord, CodecError, Digest, FnSpec, Metadata, RECORD_FORMAT,
-    Timestamp, ValueRef, codec,
+    RecordHead, Timestamp, ValueRef, codec,
 };
 use serde::Serialize;
 
@@ -383,11 +383,25 @@ fn call_record_bytes_are_pinned() {
 }
 
 fn assert_refused_as_newer(bytes: &[u8]) {
-    let err = CallRecord::from_bytes(bytes).unwrap_err();
-    assert!(matches!(err, CodecError::Decode(_)), "{err:?}");
-    let msg = err.to_string();
-    assert!(msg.contains("newer"), "{msg}");
-    assert!(msg.contains(&(RECORD_FORMAT + 1).to_string()), "{msg}");
+    // The whole record, and the head a hit reads.
+    for err in [
+        CallRecord::from_bytes(bytes).unwrap_err(),
+        RecordHead::from_bytes(bytes).unwrap_err(),
+    ] {
+        assert!(matches!(err, CodecError::Decode(_)), "{err:?}");
+        let msg = err.to_string();
+        assert!(msg.contains("newer"), "{msg}");
+        assert!(msg.contains(&(RECORD_FORMAT + 1).to_string()), "{msg}");
+    }
+}
+
+#[test]
+fn the_head_of_the_golden_record_is_its_key_and_result() {
+    let head = RecordHead::from_bytes(&hex::decode(GOLDEN_RECORD).unwrap()).unwrap();
+    let record = golden_record();
+    assert_eq!(head.format, RECORD_FORMAT);
+    assert_eq!(head.key, record.key);
+    assert_eq!(head.result, record.result);
 }
 
 #[test]

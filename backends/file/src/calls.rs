@@ -4,10 +4,9 @@ use std::time::Duration;
 
 use fleche_core::{
     CallRecord, CallStore, Capabilities, Claim, CodecError, Digest, ErrorKind, Owner, Query,
-    StoreError, ValueRef, async_trait,
+    RecordHead, StoreError, ValueRef, async_trait,
 };
 use futures::stream::{self, BoxStream, StreamExt};
-use serde::Deserialize;
 
 use crate::{BACKEND, FileStore, claims, fsio, layout};
 
@@ -47,14 +46,6 @@ fn read_record(store: &FileStore, key: Digest) -> Result<Option<CallRecord>, Sto
     read_as(store, key, CallRecord::from_bytes, |r| r.key)
 }
 
-/// The fields of a record the hit path needs; decoding only these skips
-/// the metadata's allocations.
-#[derive(Deserialize)]
-struct Head {
-    key: Digest,
-    result: ValueRef,
-}
-
 #[async_trait]
 impl CallStore for FileStore {
     async fn put(&self, record: CallRecord) -> Result<(), StoreError> {
@@ -88,7 +79,7 @@ impl CallStore for FileStore {
     }
 
     async fn get_result(&self, key: Digest) -> Result<Option<ValueRef>, StoreError> {
-        let head = read_as(self, key, fleche_core::codec::decode::<Head>, |h| h.key)?;
+        let head = read_as(self, key, RecordHead::from_bytes, |h| h.key)?;
         Ok(head.map(|h| h.result))
     }
 

@@ -1019,3 +1019,26 @@ async fn a_claim_of_a_dead_process_on_this_host_is_taken_over_at_once() {
         "the dead process's lock file is pruned"
     );
 }
+
+/// A record written by a newer fleche is refused on the hit path too, not
+/// only by `get`: its result could mean something else there.
+#[tokio::test]
+async fn a_record_of_a_newer_format_is_corrupt_on_the_hit_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::open(dir.path()).unwrap();
+    let key = Digest::of(b"from the future");
+    let mut newer = record(key, "f", &Bytes::from_static(b"42"));
+    newer.format = fleche_core::RECORD_FORMAT + 1;
+    // Written as a newer fleche would, past the store's own encoder.
+    let path = call_file(store.root(), key);
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(&path, newer.to_bytes().unwrap()).unwrap();
+    for err in [
+        CallStore::get_result(&store, key).await.unwrap_err(),
+        CallStore::get(&store, key).await.unwrap_err(),
+    ] {
+        assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
+        assert_eq!(err.key(), Some(key));
+        assert!(err.to_string().contains("newer"), "{err}");
+    }
+}

@@ -4,23 +4,14 @@ use std::time::Duration;
 
 use fleche_core::bridge::on_fleche_runtime;
 use fleche_core::{
-    Bytes, CallRecord, CallStore, Capabilities, Claim, Digest, ErrorKind, Owner, Query, StoreError,
-    ValueRef, async_trait,
+    Bytes, CallRecord, CallStore, Capabilities, Claim, Digest, ErrorKind, Owner, Query, RecordHead,
+    StoreError, ValueRef, async_trait,
 };
 use futures::stream::BoxStream;
 use redis::Value;
-use serde::Deserialize;
 
 use crate::error::{corrupt, store_error};
 use crate::{REDIS, RedisStore, scripts};
-
-/// The fields of a record the hit path needs; decoding only these skips
-/// the metadata's allocations.
-#[derive(Deserialize)]
-struct Head {
-    key: Digest,
-    result: ValueRef,
-}
 
 /// Decodes a record's CBOR, checking that it is `key`'s.
 pub(crate) fn decode_record(key: Digest, bytes: &[u8]) -> Result<CallRecord, StoreError> {
@@ -108,7 +99,7 @@ impl CallStore for RedisStore {
             .next()
             .and_then(bulk)
             .ok_or_else(|| corrupt(key, "the record has no `r` field"))?;
-        let head: Head = fleche_core::codec::decode(&record)
+        let head = RecordHead::from_bytes(&record)
             .map_err(|e| corrupt(key, format!("the record does not decode: {e}")))?;
         if head.key != key {
             return Err(corrupt(

@@ -5,22 +5,12 @@ use std::time::Duration;
 use fleche_core::bridge::on_fleche_runtime;
 use fleche_core::{
     Bytes, CallRecord, CallStore, Capabilities, Claim, Digest, ErrorKind, Order, Owner, Query,
-    RECORD_FORMAT, StoreError, ValueRef, async_trait,
+    RecordHead, StoreError, ValueRef, async_trait,
 };
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
-use serde::Deserialize;
 
 use crate::error::{corrupt, store_error};
 use crate::{BACKEND, S3Store, claims, layout};
-
-/// The fields of a record the hit path needs; decoding only these skips
-/// the metadata's allocations.
-#[derive(Deserialize)]
-struct Head {
-    format: u32,
-    key: Digest,
-    result: ValueRef,
-}
 
 fn decode_record(key: Digest, bytes: &[u8]) -> Result<CallRecord, StoreError> {
     let record = CallRecord::from_bytes(bytes)
@@ -119,21 +109,12 @@ impl CallStore for S3Store {
         else {
             return Ok(None);
         };
-        let head: Head = fleche_core::codec::decode(&bytes)
+        let head = RecordHead::from_bytes(&bytes)
             .map_err(|e| corrupt(key, format!("the record object does not decode: {e}")))?;
         if head.key != key {
             return Err(corrupt(
                 key,
                 format!("the record object holds the record of {}", head.key),
-            ));
-        }
-        if head.format > RECORD_FORMAT {
-            return Err(corrupt(
-                key,
-                format!(
-                    "call record format {} is newer than the {RECORD_FORMAT} this fleche reads; upgrade fleche",
-                    head.format
-                ),
             ));
         }
         Ok(Some(head.result))
