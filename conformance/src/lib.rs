@@ -50,7 +50,7 @@ mod suite;
 pub use cases::{Case, Needs, cases};
 pub use harness::{CaseError, CaseResult, Factory, Harness, Launcher, Location, Stores};
 pub use report::{Outcome, Report, Row, run_all, run_one};
-pub use suite::{REQUIRE_ALL_ENV, launcher_for_test_binary, server_url};
+pub use suite::{REQUIRE_ALL_ENV, launcher_for_test_binary, require, server_url, unique_name};
 
 #[doc(hidden)]
 pub mod __private {

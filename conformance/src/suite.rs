@@ -295,23 +295,55 @@ pub const REQUIRE_ALL_ENV: &str = "FLECHE_TEST_REQUIRE_ALL";
 /// # }
 /// ```
 pub fn server_url(var: &str) -> Option<String> {
-    if let Some(url) = std::env::var(var).ok().filter(|u| !u.is_empty()) {
-        return Some(url);
+    let url = std::env::var(var).ok().filter(|u| !u.is_empty());
+    let missing = format!(
+        "{var} is not set; run `eval \"$(scripts/services up)\"` to test against the real server"
+    );
+    require(url.is_some(), &missing).then_some(url).flatten()
+}
+
+/// Whether a test that needs something (a server, a tool) may run:
+/// `true` if it is `present`. If not, prints a loud `SKIPPED` line saying
+/// what is `missing` and returns `false`, or panics instead under
+/// `FLECHE_TEST_REQUIRE_ALL=1` — the policy of [`server_url`], for needs
+/// other than a server variable.
+///
+/// ```
+/// assert!(fleche_conformance::require(true, "nothing"));
+/// ```
+pub fn require(present: bool, missing: &str) -> bool {
+    if present {
+        return true;
     }
     let test = std::thread::current()
         .name()
         .unwrap_or("this test")
         .to_owned();
     if std::env::var(REQUIRE_ALL_ENV).is_ok_and(|v| v == "1") {
-        panic!(
-            "{test}: {var} is not set, and {REQUIRE_ALL_ENV}=1 forbids skipping; run `eval \"$(scripts/services up)\"` first"
-        );
+        panic!("{test}: {missing}, and {REQUIRE_ALL_ENV}=1 forbids skipping");
     }
     // Written to stderr directly: the test harness captures `eprintln!` of
     // passing tests, and a skip must not pass unseen.
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED {test}: {var} is not set; run `eval \"$(scripts/services up)\"` to test against the real server"
-    );
-    None
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {missing}");
+    false
+}
+
+/// A name that no other test, in this process or any other, uses: for the
+/// namespace a test makes for itself (a schema, a key or bucket prefix).
+/// `what`, the process id, a counter and the clock's nanoseconds, joined
+/// by `_`: lowercase letters, digits and `_` when `what` is, so it is a
+/// valid SQL identifier too.
+///
+/// ```
+/// let a = fleche_conformance::unique_name("cache");
+/// assert!(a.starts_with("cache_") && a != fleche_conformance::unique_name("cache"));
+/// ```
+pub fn unique_name(what: &str) -> String {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .subsec_nanos();
+    format!("{what}_{}_{n}_{nanos}", std::process::id())
 }

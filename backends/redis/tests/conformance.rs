@@ -3,8 +3,6 @@
 //! (`eval "$(scripts/services up)"`): each case in a namespace of its own,
 //! whose keys are deleted afterwards.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use fleche_conformance::{Factory, Location, Stores};
 use fleche_core::{StoreError, async_trait};
 use fleche_redis::RedisStore;
@@ -17,17 +15,8 @@ struct RedisFactory;
 #[async_trait]
 impl Factory for RedisFactory {
     async fn create(&self) -> Result<Location, StoreError> {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
         let base = std::env::var(SERVER).expect("the suite checks the server first");
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .subsec_nanos();
-        let namespace = format!(
-            "fleche-test-{}-{}-{nanos}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
+        let namespace = fleche_conformance::unique_name("fleche_test");
         let sep = if base.contains('?') { '&' } else { '?' };
         Ok(Location(format!("{base}{sep}namespace={namespace}")))
     }

@@ -2,8 +2,6 @@
 //! `FLECHE_TEST_POSTGRES_URL` (`eval "$(scripts/services up)"`), each case
 //! in a schema of its own that is dropped afterwards.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use fleche_conformance::{Factory, Location, Stores};
 use fleche_core::{StoreError, async_trait};
 use fleche_sql::{PgStore, SqlOptions};
@@ -16,17 +14,8 @@ struct PgFactory;
 #[async_trait]
 impl Factory for PgFactory {
     async fn create(&self) -> Result<Location, StoreError> {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
         let base = std::env::var(SERVER).expect("the suite checks the server first");
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .subsec_nanos();
-        let schema = format!(
-            "fleche_test_{}_{}_{nanos}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
+        let schema = fleche_conformance::unique_name("fleche_test");
         let sep = if base.contains('?') { '&' } else { '?' };
         Ok(Location(format!("{base}{sep}schema={schema}")))
     }

@@ -4,13 +4,9 @@
 
 #![allow(dead_code, unreachable_pub)]
 
-use std::io::Write;
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// The variable that makes a missing redis-server an error.
-const REQUIRE_ALL: &str = "FLECHE_TEST_REQUIRE_ALL";
 
 /// A running redis-server, killed when dropped.
 pub struct Server {
@@ -38,21 +34,7 @@ pub fn tool(name: &str, probe: &str, install: &str) -> bool {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
-    if found {
-        return true;
-    }
-    let test = std::thread::current()
-        .name()
-        .unwrap_or("this test")
-        .to_owned();
-    if std::env::var(REQUIRE_ALL).is_ok_and(|v| v == "1") {
-        panic!("{test}: {name} is not installed, and {REQUIRE_ALL}=1 forbids skipping");
-    }
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED {test}: {name} is not installed ({install})"
-    );
-    false
+    fleche_conformance::require(found, &format!("{name} is not installed ({install})"))
 }
 
 /// A port nothing listens on now.

@@ -3,8 +3,6 @@
 
 #![allow(dead_code, unreachable_pub)]
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 /// The variable naming the S3 endpoint (`eval "$(scripts/services up)"`).
 pub const SERVER: &str = "FLECHE_TEST_S3_URL";
 
@@ -19,16 +17,7 @@ pub fn bucket() -> String {
 /// `s3://BUCKET/PREFIX?endpoint=…` for a prefix no other store uses, with
 /// `extra` options appended (`&max_retries=1`).
 pub fn fresh_url(endpoint: &str, what: &str, extra: &str) -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos();
-    let prefix = format!(
-        "{what}-{}-{}-{nanos}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    );
+    let prefix = fleche_conformance::unique_name(what);
     let http = if endpoint.starts_with("http://") {
         "&allow_http=true"
     } else {

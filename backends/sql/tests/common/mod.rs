@@ -3,7 +3,7 @@
 #![allow(dead_code)] // each test binary uses its own part
 
 use fleche::bridge;
-use fleche_sql::PgStore;
+use sqlx::Connection;
 
 /// A PostgreSQL schema of one test's own on the server named by
 /// `FLECHE_TEST_POSTGRES_URL`, dropped when this goes out of scope, even
@@ -17,11 +17,7 @@ pub(crate) struct PgSchema {
 impl PgSchema {
     pub(crate) fn new(what: &str) -> Option<Self> {
         let base = fleche_conformance::server_url("FLECHE_TEST_POSTGRES_URL")?;
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .subsec_nanos();
-        let name = format!("fleche_{what}_{}_{nanos}", std::process::id());
+        let name = fleche_conformance::unique_name(&format!("fleche_{what}"));
         Some(Self { base, name })
     }
 
@@ -43,8 +39,15 @@ impl PgSchema {
 
 impl Drop for PgSchema {
     fn drop(&mut self) {
-        let url = self.url("");
-        let dropped = bridge::block_on(async { PgStore::connect(&url).await?.drop_schema().await });
+        // A plain connection, not a store: a store would refuse to open a
+        // schema a test left in a state it does not accept (a newer one).
+        let drop_schema = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name);
+        let dropped = bridge::block_on(bridge::on_fleche_runtime(async {
+            let mut conn = sqlx::PgConnection::connect(&self.base).await?;
+            sqlx::query(sqlx::AssertSqlSafe(drop_schema))
+                .execute(&mut conn)
+                .await
+        }));
         if let Err(e) = dropped {
             eprintln!("could not drop test schema {}: {e}", self.name);
         }
