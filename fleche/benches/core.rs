@@ -17,13 +17,12 @@
 
 use std::hint::black_box;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput, measurement::WallTime};
 use fleche::{Cache, Digest, Scope, bridge, codec, fleche};
-use fleche_bench_support::{RunMode, human, timed, times};
+use fleche_bench_support::{RunMode, fresh_arg, human, timed, times};
 use serde_bytes::ByteBuf;
 
 #[fleche]
@@ -37,15 +36,6 @@ const HIT_X: u64 = 12;
 const MIB: usize = 1 << 20;
 /// Elements of the integer list.
 const LIST_LEN: u64 = 1_000_000;
-
-/// Fresh arguments for the miss cases: never seen by any cache of this
-/// process, so every call computes and stores. Small enough that `x * x`
-/// never overflows (no more than ~2^31 calls happen in a run).
-static NEXT_MISS: AtomicU64 = AtomicU64::new(1 << 20);
-
-fn fresh_x() -> u64 {
-    NEXT_MISS.fetch_add(1, Ordering::Relaxed)
-}
 
 /// A new, empty memory cache.
 fn memory_cache() -> Cache {
@@ -108,7 +98,7 @@ fn digest<T: serde::Serialize + ?Sized>(v: &T) -> Digest {
 
 /// One call of `square` on a key that is never stored before.
 fn one_miss() -> u64 {
-    let x = fresh_x();
+    let x = fresh_arg();
     let y = square(black_box(x));
     debug_assert_eq!(y, x.wrapping_mul(x));
     y

@@ -31,14 +31,13 @@
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode};
 use fleche::{
     Bytes, Cache, CallRecord, CallStore, ClaimPolicy, Digest, Owner, Scope, ValueRef, bridge, codec,
 };
-use fleche_bench_support::{RunMode, human, median_per_op, timed, times, verdict};
+use fleche_bench_support::{RunMode, fresh_arg, human, median_per_op, timed, times, verdict};
 use fleche_file::{FileOptions, FileStore};
 use serde::Deserialize;
 use tempfile::TempDir;
@@ -51,18 +50,9 @@ fn square(x: u64) -> u64 {
 /// The key that the hit cases read (stored before they run).
 const HIT_X: u64 = 12;
 
-/// Fresh arguments for the miss cases: never stored in any store of this
-/// process, so every call computes and stores. Small enough that `x * x`
-/// never overflows.
-static NEXT_MISS: AtomicU64 = AtomicU64::new(1 << 20);
-
-fn fresh_x() -> u64 {
-    NEXT_MISS.fetch_add(1, Ordering::Relaxed)
-}
-
 /// A key no store of this process holds, for the store-level sub-steps.
 fn fresh_key() -> Digest {
-    Digest::of(&fresh_x().to_le_bytes())
+    Digest::of(&fresh_arg().to_le_bytes())
 }
 
 /// Where the stores go: a new directory in `$FLECHE_BENCH_DIR`, else in
@@ -143,7 +133,7 @@ fn primed() -> (Fixture, Digest, PathBuf) {
 
 /// One call of `square` on a key that was never stored.
 fn one_miss() -> u64 {
-    let x = fresh_x();
+    let x = fresh_arg();
     let y = square(black_box(x));
     debug_assert_eq!(y, x * x);
     y
@@ -292,7 +282,7 @@ fn measure(plan: &Plan) -> Figures {
     });
 
     let off = Fixture::new(false);
-    let before = NEXT_MISS.load(Ordering::Relaxed);
+    let before = fresh_arg();
     let miss_off = off.run(|| {
         med(&mut |n| {
             timed(n, || {
@@ -300,7 +290,8 @@ fn measure(plan: &Plan) -> Figures {
             })
         })
     });
-    let miss_records = NEXT_MISS.load(Ordering::Relaxed) - before;
+    // The arguments handed out in between, one per miss.
+    let miss_records = fresh_arg() - before - 1;
     let miss_inodes = count_entries(off.root());
     let unclaimed = Fixture::with_claims(false, ClaimPolicy::Never);
     let miss_unclaimed = unclaimed.run(|| {

@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use fleche::{Cache, CallStore, ClaimPolicy, Scope, bridge};
-use fleche_bench_support::{RunMode, human, median_per_op, timed, verdict};
+use fleche_bench_support::{RunMode, fresh_arg, human, median_per_op, timed, verdict};
 use fleche_core::bridge::on_fleche_runtime;
 use fleche_redis::{RedisOptions, RedisStore};
 
@@ -42,13 +42,6 @@ async fn square_async(x: u64) -> u64 {
 
 /// The key the hit cases read (stored before they run).
 const HIT_X: u64 = 12;
-
-/// Fresh arguments for the miss cases.
-static NEXT_MISS: AtomicU64 = AtomicU64::new(1 << 20);
-
-fn fresh_x() -> u64 {
-    NEXT_MISS.fetch_add(1, Ordering::Relaxed)
-}
 
 /// How the summary measures.
 struct Plan {
@@ -303,12 +296,12 @@ fn measure(fx: &Fixture, plan: &Plan) -> Figures {
     );
     let miss = fleche::with_cache(fx.cache.clone(), || {
         med(&mut || {
-            black_box(square(black_box(fresh_x())));
+            black_box(square(black_box(fresh_arg())));
         })
     });
     let miss_unclaimed = fleche::with_cache(fx.unclaimed.clone(), || {
         med(&mut || {
-            black_box(square(black_box(fresh_x())));
+            black_box(square(black_box(fresh_arg())));
         })
     });
 

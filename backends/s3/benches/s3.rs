@@ -18,12 +18,11 @@
 
 use std::hint::black_box;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use fleche::bridge::{block_on, on_fleche_runtime};
 use fleche::{Cache, ClaimPolicy, Digest};
-use fleche_bench_support::{RunMode, human, median_per_op, timed, times, verdict};
+use fleche_bench_support::{RunMode, fresh_arg, human, median_per_op, timed, times, verdict};
 use fleche_s3::S3Store;
 use fleche_s3::object_store::ObjectStoreExt;
 use fleche_s3::object_store::path::Path;
@@ -39,13 +38,6 @@ const HIT_X: u64 = 12;
 const TARGET: f64 = 1.3;
 /// Threads of the concurrent-hit case.
 const THREADS: usize = 16;
-
-/// Fresh arguments for the miss cases: never stored before.
-static NEXT_MISS: AtomicU64 = AtomicU64::new(1 << 20);
-
-fn fresh_x() -> u64 {
-    NEXT_MISS.fetch_add(1, Ordering::Relaxed)
-}
 
 struct Plan {
     batches: usize,
@@ -175,12 +167,12 @@ fn measure(plan: &Plan, store: &Arc<S3Store>) -> Figures {
     });
     let miss = fleche::with_cache(cache.clone(), || {
         med(&mut || {
-            black_box(square(fresh_x()));
+            black_box(square(fresh_arg()));
         })
     });
     let miss_unclaimed = fleche::with_cache(unclaimed, || {
         med(&mut || {
-            black_box(square(fresh_x()));
+            black_box(square(fresh_arg()));
         })
     });
     Figures {

@@ -27,11 +27,10 @@ use std::future::Future;
 use std::hint::black_box;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use fleche::{Cache, ClaimPolicy, Digest, Owner, bridge};
-use fleche_bench_support::{RunMode, human, median_per_op, timed, times, verdict};
+use fleche_bench_support::{RunMode, fresh_arg, human, median_per_op, timed, times, verdict};
 use fleche_sql::{PgStore, SqlOptions, SqliteStore};
 
 #[fleche::fleche]
@@ -49,13 +48,6 @@ const TASKS: u64 = 32;
 
 /// The key the hit cases read (stored before they run).
 const HIT_X: u64 = 12;
-
-/// Fresh arguments for the miss cases: never stored before.
-static NEXT_MISS: AtomicU64 = AtomicU64::new(1 << 20);
-
-fn fresh_x() -> u64 {
-    NEXT_MISS.fetch_add(1, Ordering::Relaxed)
-}
 
 /// One raw `SELECT result_inline FROM fleche_calls WHERE key = …` on the
 /// store's pool.
@@ -293,10 +285,10 @@ fn measure(s: &Subject, plan: &Plan) -> Figures {
         .map(|select| med(&mut |n| timed(n, select)));
 
     let miss = run_sync(&s.cache, &mut || {
-        black_box(square(fresh_x()));
+        black_box(square(fresh_arg()));
     });
     let miss_unclaimed = run_sync(&s.unclaimed, &mut || {
-        black_box(square(fresh_x()));
+        black_box(square(fresh_arg()));
     });
     let miss_steps = miss_steps(s, plan);
     Figures {
@@ -323,7 +315,7 @@ fn miss_steps(s: &Subject, plan: &Plan) -> Vec<(&'static str, f64)> {
         .expect("the hit key's record");
     let owner = Owner::new();
     let ttl = Duration::from_secs(30);
-    let fresh_key = || Digest::of(&fresh_x().to_le_bytes());
+    let fresh_key = || Digest::of(&fresh_arg().to_le_bytes());
     vec![
         (
             "get_result of an absent key",

@@ -3,7 +3,17 @@
 
 #![forbid(unsafe_code)]
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+/// A fresh argument for a miss case: never handed out before in this
+/// process, so a cached call on it computes and stores. The numbers start
+/// at 2^20 (clear of the small keys hit cases use) and stay small enough
+/// that `x * x` never overflows in any run.
+pub fn fresh_arg() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1 << 20);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
 
 /// How a benchmark binary was started, read from its arguments as criterion
 /// reads them: `cargo bench` passes `--bench`; `cargo test --benches` does
