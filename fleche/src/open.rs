@@ -65,6 +65,11 @@ fn query_pairs(url: &str) -> Vec<(String, String)> {
 
 /// Opens a cache from its configuration, as [`Cache::config`] gives it
 /// (for instance in a worker process).
+// `rest` is read by the in-process stores only.
+#[cfg_attr(
+    not(any(feature = "memory", feature = "file")),
+    allow(unused_variables)
+)]
 pub fn open_config(config: &CacheConfig) -> Result<Cache, Error> {
     let url = config.url.as_str();
     let base = url.split_once('?').map_or(url, |(b, _)| b);
@@ -78,38 +83,23 @@ pub fn open_config(config: &CacheConfig) -> Result<Cache, Error> {
             "expected a URL such as memory:// (no `://` found)",
         ));
     };
-    // The cache's own options were read by `open`; the rest are the backend's.
-    let mut backend_options = query_pairs(url);
-    backend_options.retain(|(k, _)| !CACHE_OPTIONS.contains(&k.as_str()));
     let (values, calls) = match scheme {
         #[cfg(feature = "memory")]
-        "memory" => memory(url, rest, &backend_options)?,
+        "memory" => memory(url, rest, &store_options(url))?,
         #[cfg(feature = "file")]
-        "file" => file(url, rest, &backend_options)?,
+        "file" => file(url, rest, &store_options(url))?,
         #[cfg(feature = "sqlite")]
-        "sqlite" => connected_store(
-            url,
-            block_on(fleche_sql::SqliteStore::connect(&without_cache_options(
-                url,
-            ))),
-        )?,
+        "sqlite" => connected_store(url, |u| block_on(fleche_sql::SqliteStore::connect(u)))?,
         #[cfg(feature = "postgres")]
-        "postgres" | "postgresql" => connected_store(
-            url,
-            block_on(fleche_sql::PgStore::connect(&without_cache_options(url))),
-        )?,
+        "postgres" | "postgresql" => {
+            connected_store(url, |u| block_on(fleche_sql::PgStore::connect(u)))?
+        }
         #[cfg(feature = "redis")]
-        "redis" | "rediss" => connected_store(
-            url,
-            block_on(fleche_redis::RedisStore::connect(&without_cache_options(
-                url,
-            ))),
-        )?,
+        "redis" | "rediss" => {
+            connected_store(url, |u| block_on(fleche_redis::RedisStore::connect(u)))?
+        }
         #[cfg(feature = "s3")]
-        "s3" => connected_store(
-            url,
-            block_on(fleche_s3::S3Store::connect(&without_cache_options(url))),
-        )?,
+        "s3" => connected_store(url, |u| block_on(fleche_s3::S3Store::connect(u)))?,
         other => {
             return Err(open_error(
                 url,
@@ -149,7 +139,17 @@ type Stores = (
     Arc<dyn fleche_core::CallStore>,
 );
 
+/// The options of `url` that are the in-process store's: the cache's own
+/// were read by `open`. (Server-backed stores parse their URLs themselves.)
+#[cfg(any(feature = "memory", feature = "file"))]
+fn store_options(url: &str) -> Vec<(String, String)> {
+    let mut options = query_pairs(url);
+    options.retain(|(k, _)| !CACHE_OPTIONS.contains(&k.as_str()));
+    options
+}
+
 /// Fails on an option the backend does not know.
+#[cfg(any(feature = "memory", feature = "file"))]
 fn reject_unknown(url: &str, options: &[(String, String)], known: &[&str]) -> Result<(), Error> {
     match options.iter().find(|(k, _)| !known.contains(&k.as_str())) {
         Some((k, _)) => Err(open_error(
@@ -217,8 +217,8 @@ fn file(url: &str, rest: &str, options: &[(String, String)]) -> Result<Stores, E
     Ok((store.clone(), store))
 }
 
-/// The stores of a server-backed store (SQL, Redis, S3) that connected, or
-/// why it did not.
+/// The stores of a server-backed store (SQL, Redis, S3): `connect` gets
+/// the URL without the cache's own options.
 #[cfg(any(
     feature = "sqlite",
     feature = "postgres",
@@ -227,11 +227,12 @@ fn file(url: &str, rest: &str, options: &[(String, String)]) -> Result<Stores, E
 ))]
 fn connected_store<S>(
     url: &str,
-    connected: Result<S, fleche_core::StoreError>,
+    connect: impl FnOnce(&str) -> Result<S, fleche_core::StoreError>,
 ) -> Result<Stores, Error>
 where
     S: fleche_core::ValueStore + fleche_core::CallStore + 'static,
 {
+    let connected = connect(&without_cache_options(url));
     let store = Arc::new(connected.map_err(|e| open_error(url, &e.to_string()))?);
     Ok((store.clone(), store))
 }

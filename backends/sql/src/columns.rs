@@ -11,9 +11,11 @@ use fleche_core::{
 };
 
 /// The columns of a record, in the order [`Columns::read`] expects them.
+#[cfg(feature = "postgres")]
 pub(crate) const RECORD_COLUMNS: &str = "key, function, version, code, args::text, result_digest, result_inline, metadata::text, created_at, format";
 
 /// The same for SQLite, which has no `::text` casts (its JSON is text).
+#[cfg(feature = "sqlite")]
 pub(crate) const RECORD_COLUMNS_SQLITE: &str = "key, function, version, code, args, result_digest, result_inline, metadata, created_at, format";
 
 /// One record's column values.

@@ -121,6 +121,7 @@ pub(crate) fn prefix_range(prefix: &str) -> Option<(Vec<u8>, Vec<u8>)> {
 
 /// The argument condition's JSON: `[{"name": …, "digest": hex}]`, the shape
 /// of a record's `args` column.
+#[cfg(feature = "postgres")]
 pub(crate) fn arg_json(name: &str, digest: &Digest) -> String {
     serde_json::json!([{ "name": name, "digest": digest.to_hex() }]).to_string()
 }
