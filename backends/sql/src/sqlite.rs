@@ -63,10 +63,9 @@ pub struct SqliteStore {
 struct Inner {
     pool: SqlitePool,
     url: String,
-    /// An in-process database, gone with its last connection.
-    in_memory: bool,
-    /// Hits read on the caller's thread; `None` for an in-process database,
-    /// which only the pool's connection can see.
+    /// Hits read on the caller's thread; `None` for an in-process database
+    /// (gone with its last connection), which only the pool's connection
+    /// can see.
     direct: Option<DirectReads>,
 }
 
@@ -128,7 +127,6 @@ impl SqliteStore {
                 inner: Arc::new(Inner {
                     pool,
                     url: shown,
-                    in_memory,
                     direct: (!in_memory).then(|| DirectReads::new(filename)),
                 }),
             };
@@ -434,7 +432,7 @@ impl CallStore for SqliteStore {
         let mut caps = Capabilities::default();
         caps.claims = true;
         caps.query_pushdown = true;
-        caps.persistent = !self.inner.in_memory;
+        caps.persistent = self.inner.direct.is_some();
         caps.shared = caps.persistent;
         caps
     }
