@@ -376,24 +376,20 @@ fn print_summary(all: &[Figures], plan: &Plan) {
     println!("| store | case | median | baseline (same run) | ratio | target | result |");
     println!("|---|---|---:|---:|---:|---:|:---:|");
     for f in all {
-        let ratio = f.hit / f.raw_select;
-        println!(
-            "| {} | hit, sync | {} | raw SELECT by key, sync: {} | {ratio:.2}x | <= {:.1}x | {} |",
-            f.name,
-            human(f.hit),
-            human(f.raw_select),
-            target::HIT_OVER_SELECT,
-            verdict(ratio <= target::HIT_OVER_SELECT),
-        );
-        let ratio = f.hit_async / f.raw_select_async;
-        println!(
-            "| {} | hit, async | {} | raw SELECT by key, awaited: {} | {ratio:.2}x | <= {:.1}x | {} |",
-            f.name,
-            human(f.hit_async),
-            human(f.raw_select_async),
-            target::HIT_OVER_SELECT,
-            verdict(ratio <= target::HIT_OVER_SELECT),
-        );
+        // A hit against the raw select on the same pool, driven the same way.
+        let against_select = |case: &str, hit: f64, how: &str, select: f64| {
+            let ratio = hit / select;
+            println!(
+                "| {} | {case} | {} | raw SELECT by key, {how}: {} | {ratio:.2}x | <= {:.1}x | {} |",
+                f.name,
+                human(hit),
+                human(select),
+                target::HIT_OVER_SELECT,
+                verdict(ratio <= target::HIT_OVER_SELECT),
+            );
+        };
+        against_select("hit, sync", f.hit, "sync", f.raw_select);
+        against_select("hit, async", f.hit_async, "awaited", f.raw_select_async);
         let ratio = f.concurrent_selects / f.concurrent_hits;
         println!(
             "| {} | hits/s, {TASKS} tasks at once | {:.0}/s | raw SELECTs/s, {TASKS} tasks: {:.0}/s | {ratio:.2}x the rate | - | - |",
@@ -401,6 +397,8 @@ fn print_summary(all: &[Figures], plan: &Plan) {
             1.0 / f.concurrent_hits,
             1.0 / f.concurrent_selects,
         );
+        // SQLite's hits read on the calling thread: their floor, and the
+        // absolute target the issue sets for SQLite.
         if let Some(direct) = f.direct_select {
             let ratio = f.hit / direct;
             println!(
@@ -409,8 +407,6 @@ fn print_summary(all: &[Figures], plan: &Plan) {
                 human(f.hit),
                 human(direct),
             );
-        }
-        if f.name.starts_with("SQLite") {
             println!(
                 "| {} | hit, sync | {} | - | - | <= {} | {} |",
                 f.name,
