@@ -3,7 +3,8 @@
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
-use fleche_core::{CallStore, StoreError, ValueStore, async_trait};
+pub use fleche_core::Stores;
+use fleche_core::{StoreError, async_trait};
 
 /// Where a store is: text that [`Factory::open`] understands, in this
 /// process or in a child (a directory, a URL, a name).
@@ -13,25 +14,6 @@ pub struct Location(pub String);
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
-    }
-}
-
-/// An opened store: its two halves (often the same object).
-#[derive(Clone, Debug)]
-pub struct Stores {
-    /// The value store.
-    pub values: Arc<dyn ValueStore>,
-    /// The call store.
-    pub calls: Arc<dyn CallStore>,
-}
-
-impl Stores {
-    /// Both halves from one object that implements both traits.
-    pub fn both<S: ValueStore + CallStore + 'static>(store: Arc<S>) -> Self {
-        Self {
-            values: store.clone(),
-            calls: store,
-        }
     }
 }
 

@@ -155,14 +155,15 @@ impl Scope {
         })
     }
 
-    /// Rebuilds a scope from its configuration, opening the cache with
-    /// `open` (the `fleche` facade passes its `open_config`).
-    pub fn from_config(
-        config: &ScopeConfig,
-        open: impl FnOnce(&CacheConfig) -> Result<Cache, Error>,
-    ) -> Result<Scope, Error> {
+    /// Rebuilds a scope from its configuration, reopening the cache
+    /// through the registered drivers (see [`crate::driver`]). A store that
+    /// does not open at once is opened in the background, and calls run
+    /// uncached meanwhile ([`driver::open_lazy`](crate::driver::open_lazy));
+    /// a URL whose scheme no driver serves is an error.
+    pub fn from_config(config: &ScopeConfig) -> Result<Scope, Error> {
+        let cache = crate::bridge::block_on(crate::driver::open_lazy(&config.cache))?;
         Ok(Scope::default()
-            .with_cache(open(&config.cache)?)
+            .with_cache(cache)
             .with_tags(config.tags.clone()))
     }
 }

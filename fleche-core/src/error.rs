@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use crate::driver::OpenError;
 use crate::{CodecError, Digest, PrefixError};
 
 type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -97,6 +98,36 @@ impl StoreError {
         self
     }
 
+    /// Attaches a driver's error as the source, so that a report of the
+    /// chain says its words once: many client libraries write the error
+    /// they wrap into their own message *and* return it from `source()`.
+    /// The chain goes on below `source` with the first error whose text
+    /// `source` does not already show.
+    ///
+    /// ```
+    /// use fleche_core::{ErrorChain, ErrorKind, StoreError};
+    /// #[derive(Debug)]
+    /// struct Client(std::io::Error);
+    /// impl std::fmt::Display for Client {
+    ///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    ///         write!(f, "request failed: {}", self.0) // the cause, again
+    ///     }
+    /// }
+    /// impl std::error::Error for Client {
+    ///     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> { Some(&self.0) }
+    /// }
+    /// let io = std::io::Error::other("connection reset");
+    /// let err = StoreError::new(ErrorKind::Unavailable, "mine", "cannot read the record")
+    ///     .with_cause(Client(io));
+    /// assert_eq!(
+    ///     ErrorChain(&err).to_string(),
+    ///     "mine: unavailable: cannot read the record: request failed: connection reset"
+    /// );
+    /// ```
+    pub fn with_cause(self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.with_source(SaidOnce(source))
+    }
+
     /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
         self.kind
@@ -143,6 +174,36 @@ impl std::error::Error for StoreError {
     }
 }
 
+/// A source error whose own sources are skipped while their text is part
+/// of its message (see [`StoreError::with_cause`]).
+struct SaidOnce<E>(E);
+
+impl<E: fmt::Display> fmt::Display for SaidOnce<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl<E: fmt::Debug> fmt::Debug for SaidOnce<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl<E: std::error::Error> std::error::Error for SaidOnce<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        let shown = self.0.to_string();
+        let mut below = self.0.source();
+        while let Some(e) = below {
+            if !shown.contains(&e.to_string()) {
+                return Some(e);
+            }
+            below = e.source();
+        }
+        None
+    }
+}
+
 /// An error from the cache: from a store, from encoding, or from setting up.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -165,13 +226,18 @@ pub enum Error {
     /// The scratch directory of an isolated call could not be made.
     #[error("cannot prepare the isolated working directory")]
     Isolate(#[source] std::io::Error),
-    /// A cache could not be opened from its configuration.
-    #[error("cannot open cache {url}: {message}")]
+    /// A cache could not be opened: its URL is wrong, or its store did not
+    /// open. What went wrong is the [`source`](std::error::Error::source).
+    #[error("cannot open cache {url}{}", .origin.as_ref().map(|o| format!(" ({o})")).unwrap_or_default())]
     Open {
-        /// The URL, with any password removed.
+        /// The URL, without its secrets.
         url: String,
-        /// Why.
-        message: String,
+        /// Where the URL came from, if not from the program itself (`from
+        /// $FLECHE_CACHE`).
+        origin: Option<String>,
+        /// Why (boxed: it is large, and errors are passed around often).
+        #[source]
+        cause: Box<OpenError>,
     },
     /// No scope names a cache and no default is set up.
     #[error(
@@ -187,10 +253,81 @@ pub enum Error {
 }
 
 impl Error {
+    /// The error of opening the cache at `url` (shown without secrets).
+    pub fn open(url: &str, cause: impl Into<OpenError>) -> Self {
+        Error::Open {
+            url: crate::redact_url(url),
+            origin: None,
+            cause: Box::new(cause.into()),
+        }
+    }
+
+    /// Says where the URL of an [`Error::Open`] came from (`"from
+    /// $FLECHE_CACHE"`); other errors are returned as they are.
+    pub fn with_origin(self, origin: impl Into<String>) -> Self {
+        match self {
+            Error::Open { url, cause, .. } => Error::Open {
+                url,
+                origin: Some(origin.into()),
+                cause,
+            },
+            other => other,
+        }
+    }
+
+    /// The kind of the store failure behind this error, if a store failed
+    /// (when using it, or when opening it).
+    pub fn store_kind(&self) -> Option<ErrorKind> {
+        match self {
+            Error::Store(e) => Some(e.kind()),
+            Error::Open { cause, .. } => match &**cause {
+                OpenError::Store(e) => Some(e.kind()),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     pub(crate) fn codec(what: impl Into<String>, source: CodecError) -> Self {
         Error::Codec {
             what: what.into(),
             source,
         }
+    }
+}
+
+/// Shows an error with its chain of causes, `what: why: deeper why`, as
+/// reporters such as `anyhow` do: every error of fleche says what failed
+/// and leaves the cause to [`source`](std::error::Error::source), so
+/// `Display` alone gives only the first link.
+///
+/// ```
+/// # fleche_core::bridge::block_on(async {
+/// let err = fleche_core::driver::open("memory://?strict=maybe").await.unwrap_err();
+/// assert_eq!(err.to_string(), "cannot open cache memory://?strict=maybe");
+/// assert_eq!(
+///     fleche_core::ErrorChain(&err).to_string(),
+///     "cannot open cache memory://?strict=maybe: option `strict` takes true or false, not `maybe`"
+/// );
+/// # });
+/// ```
+#[derive(Clone, Copy)]
+pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = self.0.source();
+        while let Some(e) = cause {
+            write!(f, ": {e}")?;
+            cause = e.source();
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for ErrorChain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }

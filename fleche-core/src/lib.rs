@@ -5,9 +5,13 @@
 //! traits ([`ValueStore`], [`CallStore`]), the [`Cache`] with single-flight
 //! and claims, the context ([`Scope`], [`bind`]) and [`metadata`].
 //!
+//! Stores are named by URLs and opened by [`driver`]s, which backend crates
+//! export and a program registers.
+//!
 //! Most users want the `fleche` crate, which adds the `#[fleche]` attribute,
-//! backends and `open(url)`. Backend authors implement the two traits here
-//! and prove them with `fleche-conformance`.
+//! the backends and `open(url)`. Backend authors implement the two traits
+//! here, export a [`driver::Driver`], and prove their store with
+//! `fleche-conformance`.
 
 #![forbid(unsafe_code)]
 
@@ -17,6 +21,7 @@ mod claim;
 pub mod codec;
 pub mod context;
 mod digest;
+pub mod driver;
 mod error;
 mod flight;
 pub mod isolate;
@@ -30,14 +35,15 @@ mod store;
 pub mod rt;
 
 pub use cache::{
-    Always, Cache, CacheBuilder, CacheConfig, CacheOptions, ClaimPolicy, Entry, OkOnly, Strategy,
-    redact_url,
+    Always, CACHE_OPTIONS, Cache, CacheBuilder, CacheConfig, CacheOptions, ClaimPolicy, Entry,
+    OkOnly, Strategy,
 };
 pub use claim::{Claim, Owner};
 pub use codec::CodecError;
 pub use context::{Bound, Callable, Scope, ScopeConfig, bind};
 pub use digest::{Digest, MIN_PREFIX_LEN, PrefixError};
-pub use error::{Error, ErrorKind, StoreError};
+pub use driver::{Driver, OpenError, StoreUrl, Stores, UrlError, UrlOption, redact_url};
+pub use error::{Error, ErrorChain, ErrorKind, StoreError};
 pub use query::{Order, Query};
 pub use record::{ArgDigest, CallRecord, Metadata, RECORD_FORMAT, RecordHead, Timestamp, ValueRef};
 pub use spec::{CALL_KEY_CONTEXT, FnSpec, Isolate, arg_digest};

@@ -4,10 +4,9 @@ use std::future::Future;
 
 use serde::de::DeserializeOwned;
 
-use crate::cache::Strategy;
-use crate::{Cache, CodecError, Scope};
+use crate::{Cache, CodecError, ErrorChain, Scope};
 
-pub use crate::cache::{Always, OkOnly};
+pub use crate::cache::{Always, OkOnly, Strategy};
 pub use crate::spec::arg_digest;
 
 /// The arguments' digests, in order; any argument that does not encode is
@@ -25,15 +24,22 @@ fn digests<const N: usize>(args: Args<N>) -> Result<[(&'static str, Digest); N],
     Ok(args.map(|(name, r)| (name, r.unwrap_or(Digest::from_bytes([0; 32])))))
 }
 
+/// The scope's cache. Only a wrong configuration fails here (a malformed
+/// `FLECHE_CACHE`, an unknown scheme): a store that does not open gives a
+/// cache that runs calls uncached until it does.
 fn resolve(scope: &Scope, spec: &FnSpec) -> Cache {
     match scope.cache_or_default() {
         Ok(c) => c,
-        Err(e) => panic!("fleche: cannot run {}: {e}", spec.name()),
+        Err(e) => panic!("fleche: cannot run {}: {}", spec.name(), ErrorChain(&e)),
     }
 }
 
 fn strict_failure(spec: &FnSpec, e: Error) -> ! {
-    panic!("fleche: {} failed in strict mode: {e}", spec.name())
+    panic!(
+        "fleche: {} failed in strict mode: {}",
+        spec.name(),
+        ErrorChain(&e)
+    )
 }
 
 /// The scope, its cache and the argument digests of a call.

@@ -49,8 +49,50 @@ impl std::fmt::Debug for Case {
     }
 }
 
-macro_rules! registry {
-    ($($module:ident :: $name:ident => $needs:ident),* $(,)?) => {
+/// The suite's cases, listed once: this list makes the registry
+/// ([`cases`]) and the tests of [`suite!`](crate::suite). `__cases!(MODE)`
+/// hands it to `__cases_apply!` with `MODE`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __cases {
+    ($($mode:tt)*) => {
+        $crate::__cases_apply! { ($($mode)*)
+            values::values_round_trip_exactly => Nothing,
+            values::values_missing_key_is_none => Nothing,
+            values::values_contains_and_delete_are_idempotent => Nothing,
+            values::values_list_by_prefix => Nothing,
+            values::values_expand_and_shrink => Nothing,
+            calls::calls_round_trip_every_field => Nothing,
+            calls::calls_missing_key_is_none => Nothing,
+            calls::calls_delete_is_idempotent => Nothing,
+            calls::calls_query_by_function => Nothing,
+            calls::calls_query_by_argument => Nothing,
+            calls::calls_query_by_metadata => Nothing,
+            calls::calls_query_by_time_range_order_and_limit => Nothing,
+            lww::lww_sequential_overwrites => Nothing,
+            lww::lww_concurrent_writers_one_whole_record => Nothing,
+            writers::writers_concurrent_tasks_lose_nothing => Nothing,
+            processes::writers_separate_processes_lose_nothing => Processes,
+            claims::claims_one_winner_among_many => Claims,
+            claims::claims_expired_taken_over_once => Claims,
+            claims::claims_renew_extends_the_lease => Claims,
+            claims::claims_stale_owner_does_nothing => Claims,
+            claims::claims_release_allows_a_new_claim => Claims,
+            cache::cache_repairs_corrupt_value => Nothing,
+            cache::cache_repairs_corrupt_record => Nothing,
+            cache::cache_does_not_store_errors => Nothing,
+            persistence::persistence_survives_reopening => Persistence,
+        }
+    };
+}
+
+/// What the case list becomes: the registry (`registry`, expanded in this
+/// module, where the case functions are) or one test per case (`tests
+/// (CLAIMS, PERSISTENT, PROCESSES)`, expanded by `suite!`).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __cases_apply {
+    ((registry) $($module:ident :: $name:ident => $needs:ident),* $(,)?) => {
         /// Every case, in a stable order.
         pub fn cases() -> &'static [Case] {
             const CASES: &[Case] = &[
@@ -59,32 +101,9 @@ macro_rules! registry {
             CASES
         }
     };
+    ((tests $flags:tt) $($module:ident :: $name:ident => $needs:ident),* $(,)?) => {
+        $( $crate::__case!(@ $needs $flags $name); )*
+    };
 }
 
-registry! {
-    values::values_round_trip_exactly => Nothing,
-    values::values_missing_key_is_none => Nothing,
-    values::values_contains_and_delete_are_idempotent => Nothing,
-    values::values_list_by_prefix => Nothing,
-    values::values_expand_and_shrink => Nothing,
-    calls::calls_round_trip_every_field => Nothing,
-    calls::calls_missing_key_is_none => Nothing,
-    calls::calls_delete_is_idempotent => Nothing,
-    calls::calls_query_by_function => Nothing,
-    calls::calls_query_by_argument => Nothing,
-    calls::calls_query_by_metadata => Nothing,
-    calls::calls_query_by_time_range_order_and_limit => Nothing,
-    lww::lww_sequential_overwrites => Nothing,
-    lww::lww_concurrent_writers_one_whole_record => Nothing,
-    writers::writers_concurrent_tasks_lose_nothing => Nothing,
-    processes::writers_separate_processes_lose_nothing => Processes,
-    claims::claims_one_winner_among_many => Claims,
-    claims::claims_expired_taken_over_once => Claims,
-    claims::claims_renew_extends_the_lease => Claims,
-    claims::claims_stale_owner_does_nothing => Claims,
-    claims::claims_release_allows_a_new_claim => Claims,
-    cache::cache_repairs_corrupt_value => Nothing,
-    cache::cache_repairs_corrupt_record => Nothing,
-    cache::cache_does_not_store_errors => Nothing,
-    persistence::persistence_survives_reopening => Persistence,
-}
+crate::__cases!(registry);

@@ -24,7 +24,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 impl Cache {
     fn uses_claims(&self) -> bool {
-        let caps = self.inner.capabilities;
+        // Asked each time: a store opened in the background
+        // (`driver::open_lazy`) offers claims only once it is open.
+        let caps = self.inner.calls.capabilities();
         match self.inner.options.claims {
             ClaimPolicy::Never => false,
             ClaimPolicy::Always => caps.claims,

@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 
 use super::Cache;
 use super::engine::{Begin, CallInfo, Lead};
+use crate::bridge::on_fleche_runtime;
 use crate::metadata::{ScopeMetadata, Stopwatch, Timed};
 use crate::{Digest, Error, FnSpec, bridge, codec, isolate};
 
@@ -128,7 +129,8 @@ impl Cache {
         F: Future<Output = R>,
     {
         let key = spec.key(args);
-        let lead = match self.resolve::<S::Value>(key, force).await? {
+        // The store side runs on fleche's runtime; the body, never.
+        let lead = match on_fleche_runtime(self.resolve::<S::Value>(key, force)).await? {
             Resolved::Hit(v) => return Ok(S::wrap(v)),
             Resolved::Run(lead) => lead,
         };
@@ -140,7 +142,7 @@ impl Cache {
         let result = isolate::run_async(spec.isolate(), timed).await?;
         let encoded = encode_for_lead::<R, S>(&result, &lead);
         let call = CallInfo { spec, args, key };
-        self.settle(lead, encoded, &call, watch, scope).await?;
+        on_fleche_runtime(self.settle(lead, encoded, &call, watch, scope)).await?;
         Ok(result)
     }
 
@@ -177,7 +179,11 @@ impl Cache {
         mut force: bool,
     ) -> Result<Resolved<V>, Error> {
         for _ in 0..DECODE_RETRIES {
-            match self.begin(key, force).await {
+            let begun = self.begin(key, force).await;
+            if begun.is_ok() {
+                self.store_answered();
+            }
+            match begun {
                 Ok(Begin::Hit(bytes)) => match self.decode_or_warn(key, &bytes) {
                     Some(v) => return Ok(Resolved::Hit(v)),
                     None => force = true,

@@ -152,15 +152,6 @@ impl Cache {
         self.inner.calls.put(record).await?;
         Ok(())
     }
-
-    /// Logs `err` and carries on, or returns it in strict mode.
-    pub(crate) fn fail_open(&self, err: Error) -> Result<(), Error> {
-        if self.inner.options.strict {
-            return Err(err);
-        }
-        tracing::warn!(error = %err, "fleche: store failed; running uncached");
-        Ok(())
-    }
 }
 
 /// A store that finds its own data damaged (a record that does not decode,

@@ -8,20 +8,32 @@ mod options;
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 use serde::de::DeserializeOwned;
 
+use crate::bridge::on_fleche_runtime;
 use crate::flight::Flights;
-use crate::{CallRecord, CallStore, Capabilities, Digest, Error, Query, ValueStore, codec};
+use crate::{
+    CallRecord, CallStore, Digest, Error, ErrorChain, ErrorKind, Query, ValueStore, codec,
+    redact_url,
+};
 
 pub use compute::{Always, OkOnly, Strategy};
-pub use options::{CacheConfig, CacheOptions, ClaimPolicy, redact_url};
+pub use options::{CACHE_OPTIONS, CacheConfig, CacheOptions, ClaimPolicy};
 
 /// A persistent, content-addressed cache of function results: one
 /// [`ValueStore`], one [`CallStore`] (possibly of different backends) and
 /// [`CacheOptions`]. Cheap to clone; clones share stores and in-flight calls.
+///
+/// Its async methods poll the stores' futures with fleche's runtime as the
+/// current Tokio context ([`on_fleche_runtime`]), so the sockets and tasks
+/// a store makes belong to that runtime, whatever runtime (or none) the
+/// caller is on; a store does not need to care. (Sync code reaches the
+/// stores through [`bridge::block_on`](crate::bridge::block_on), which
+/// does the same.)
 ///
 /// ```
 /// use std::sync::Arc;
@@ -49,8 +61,10 @@ struct Inner {
     calls: Arc<dyn CallStore>,
     options: CacheOptions,
     url: Option<String>,
-    capabilities: Capabilities,
     flights: Arc<Flights>,
+    /// A store outage was reported and no store call has succeeded since:
+    /// further failures of the outage are logged at debug level only.
+    outage: AtomicBool,
 }
 
 impl fmt::Debug for Cache {
@@ -114,15 +128,14 @@ impl CacheBuilder {
 
     /// The cache.
     pub fn build(self) -> Cache {
-        let capabilities = self.calls.capabilities();
         Cache {
             inner: Arc::new(Inner {
                 values: self.values,
                 calls: self.calls,
                 options: self.options,
                 url: self.url,
-                capabilities,
                 flights: Arc::default(),
+                outage: AtomicBool::new(false),
             }),
         }
     }
@@ -178,7 +191,7 @@ impl Cache {
     /// digest; `None` if absent, damaged or of another type (damage is logged
     /// and the next call repairs it).
     pub async fn get<T: DeserializeOwned>(&self, key: Digest) -> Result<Option<T>, Error> {
-        let Some(bytes) = self.fetch(key).await? else {
+        let Some(bytes) = on_fleche_runtime(self.fetch(key)).await? else {
             return Ok(None);
         };
         Ok(self.decode_or_warn(key, &bytes))
@@ -186,25 +199,25 @@ impl Cache {
 
     /// Whether a result is stored for `key` (without reading or verifying it).
     pub async fn contains(&self, key: Digest) -> Result<bool, Error> {
-        Ok(self.inner.calls.get_result(key).await?.is_some())
+        Ok(on_fleche_runtime(self.inner.calls.get_result(key))
+            .await?
+            .is_some())
     }
 
     /// The call record under `key`.
     pub async fn record(&self, key: Digest) -> Result<Option<CallRecord>, Error> {
-        Ok(self.inner.calls.get(key).await?)
+        Ok(on_fleche_runtime(self.inner.calls.get(key)).await?)
     }
 
     /// Forgets the call under `key`; `true` if it was there. Its result
     /// value stays in the value store, where other calls may share it.
     pub async fn delete(&self, key: Digest) -> Result<bool, Error> {
-        Ok(self.inner.calls.delete(key).await?)
+        Ok(on_fleche_runtime(self.inner.calls.delete(key)).await?)
     }
 
     /// The calls that match `query`; results are read only when asked for.
     pub fn query<'a>(&'a self, query: &'a Query) -> BoxStream<'a, Result<Entry, Error>> {
-        self.inner
-            .calls
-            .query(query)
+        on_fleche_runtime(self.inner.calls.query(query))
             .map(move |r| {
                 r.map(|record| Entry {
                     record,
@@ -230,7 +243,7 @@ impl Cache {
     /// How many calls match `query`.
     pub async fn count(&self, query: &Query) -> Result<usize, Error> {
         let mut n = 0;
-        let mut stream = self.inner.calls.query(query);
+        let mut stream = on_fleche_runtime(self.inner.calls.query(query));
         while let Some(r) = stream.next().await {
             r?;
             n += 1;
@@ -242,14 +255,38 @@ impl Cache {
     /// clear error if none or several do.
     pub async fn expand(&self, prefix: &str) -> Result<Digest, Error> {
         let all = Query::new();
-        let keys: Vec<Digest> = self
-            .inner
-            .calls
-            .query(&all)
+        let keys: Vec<Digest> = on_fleche_runtime(self.inner.calls.query(&all))
             .map_ok(|r| r.key)
             .try_collect()
             .await?;
         Ok(Digest::expand(prefix, keys)?)
+    }
+
+    /// Logs `err` and carries on, or returns it in strict mode. A store
+    /// that is unavailable is reported once per outage: until a store call
+    /// succeeds again, further failures are logged at debug level only.
+    pub(crate) fn fail_open(&self, err: Error) -> Result<(), Error> {
+        if self.inner.options.strict {
+            return Err(err);
+        }
+        let outage = err.store_kind() == Some(ErrorKind::Unavailable);
+        if outage && self.inner.outage.swap(true, Ordering::Relaxed) {
+            tracing::debug!(error = %ErrorChain(&err), "fleche: store still unavailable; running uncached");
+        } else if outage {
+            tracing::warn!(error = %ErrorChain(&err), "fleche: store unavailable; running uncached until it is back (repeats are logged at debug level)");
+        } else {
+            tracing::warn!(error = %ErrorChain(&err), "fleche: store failed; running uncached");
+        }
+        Ok(())
+    }
+
+    /// A store call succeeded: an outage, if one was reported, is over.
+    pub(crate) fn store_answered(&self) {
+        if self.inner.outage.load(Ordering::Relaxed)
+            && self.inner.outage.swap(false, Ordering::Relaxed)
+        {
+            tracing::info!(url = ?self.inner.url.as_deref().map(redact_url), "fleche: the store answers again; caching resumes");
+        }
     }
 
     fn decode_or_warn<T: DeserializeOwned>(&self, key: Digest, bytes: &Bytes) -> Option<T> {
@@ -285,10 +322,11 @@ impl Entry {
     /// Reads, verifies and decodes the result. `None` if the value is gone
     /// or damaged.
     pub async fn value<T: DeserializeOwned>(&self) -> Result<Option<T>, Error> {
-        let Some(bytes) = self
-            .cache
-            .resolve_value(self.record.key, &self.record.result)
-            .await?
+        let Some(bytes) = on_fleche_runtime(
+            self.cache
+                .resolve_value(self.record.key, &self.record.result),
+        )
+        .await?
         else {
             return Ok(None);
         };

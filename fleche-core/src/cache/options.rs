@@ -4,6 +4,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::Error;
+use crate::driver::{OpenError, StoreUrl, UrlError, UrlOption};
+
 /// When the cache claims a key before computing it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -50,6 +53,61 @@ impl Default for CacheOptions {
     }
 }
 
+/// The options a cache takes from its URL's query string; every other
+/// option is the store's.
+pub const CACHE_OPTIONS: &[UrlOption] = &[
+    UrlOption::new(
+        "strict",
+        "true: store failures are errors instead of warnings (default false)",
+    ),
+    UrlOption::new(
+        "inline_limit",
+        "results of at most this many bytes live in the call record (default 4096)",
+    ),
+    UrlOption::new(
+        "claims",
+        "auto, always or never: claim a key before computing it (default auto)",
+    ),
+    UrlOption::new(
+        "claim_ttl_ms",
+        "the lease of a claim, renewed while the body runs (default 30000)",
+    ),
+    UrlOption::new(
+        "claim_wait_ms",
+        "the longest wait for another worker's claim (default 3600000)",
+    ),
+];
+
+impl CacheOptions {
+    /// The options `url` sets, over the defaults. Only the cache's own
+    /// options are read ([`CACHE_OPTIONS`]).
+    pub fn from_url(url: &StoreUrl) -> Result<Self, UrlError> {
+        let mut options = Self::default();
+        if let Some(strict) = url.flag("strict")? {
+            options.strict = strict;
+        }
+        if let Some(limit) = url.number("inline_limit")? {
+            options.inline_limit = limit;
+        }
+        let policy = url.typed("claims", "auto, always or never", |v| match v {
+            "auto" => Some(ClaimPolicy::Auto),
+            "always" => Some(ClaimPolicy::Always),
+            "never" => Some(ClaimPolicy::Never),
+            _ => None,
+        })?;
+        if let Some(policy) = policy {
+            options.claims = policy;
+        }
+        if let Some(ttl) = url.millis("claim_ttl_ms")? {
+            options.claim_ttl = ttl;
+        }
+        if let Some(wait) = url.millis("claim_wait_ms")? {
+            options.claim_wait = wait;
+        }
+        Ok(options)
+    }
+}
+
 /// What another process needs to reopen the same cache: the store URL and
 /// the options. Serializable, so it can travel to workers.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
@@ -70,9 +128,30 @@ impl CacheConfig {
         }
     }
 
-    /// The URL with any password replaced by `***`, for messages.
+    /// The configuration a URL gives: the URL itself, and the cache's
+    /// options from its query string (the store's options are checked
+    /// when it opens).
+    ///
+    /// ```
+    /// let config = fleche_core::CacheConfig::parse("file:///data/cache?strict=true&fsync=false").unwrap();
+    /// assert!(config.options.strict);
+    /// ```
+    pub fn parse(url: &str) -> Result<Self, Error> {
+        let parsed = StoreUrl::parse(url).map_err(|e| Error::open(url, e))?;
+        let options = CacheOptions::from_url(&parsed).map_err(|e| Error::open(url, e))?;
+        Ok(Self {
+            url: parsed.as_str().to_owned(),
+            options,
+        })
+    }
+
+    /// The URL with its secrets replaced by `***`, for messages.
     pub fn redacted_url(&self) -> String {
-        redact_url(&self.url)
+        crate::redact_url(&self.url)
+    }
+
+    pub(crate) fn open_error(&self, cause: impl Into<OpenError>) -> Error {
+        Error::open(&self.url, cause)
     }
 }
 
@@ -85,98 +164,29 @@ impl std::fmt::Debug for CacheConfig {
     }
 }
 
-/// Replaces the secrets in a URL with `***`: the password of
-/// `scheme://user:password@host…`, and the values of query options that
-/// carry one (`password=`, `secret_access_key=`, `access_key_id=`, `token=`, …).
-///
-/// ```
-/// use fleche_core::redact_url;
-/// assert_eq!(redact_url("redis://me:hunter2@h:6379/0"), "redis://me:***@h:6379/0");
-/// assert_eq!(redact_url("postgres://h/db?password=pw&schema=s"), "postgres://h/db?password=***&schema=s");
-/// assert_eq!(redact_url("memory://x"), "memory://x");
-/// ```
-pub fn redact_url(url: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let mut out = redact_userinfo(base);
-    if let Some(query) = query {
-        out.push('?');
-        let pairs: Vec<String> = query
-            .split('&')
-            .map(|pair| match pair.split_once('=') {
-                Some((key, _)) if is_secret_option(key) => format!("{key}=***"),
-                _ => pair.to_owned(),
-            })
-            .collect();
-        out.push_str(&pairs.join("&"));
-    }
-    out
-}
-
-/// Whether a URL query option holds a secret.
-fn is_secret_option(key: &str) -> bool {
-    let key = key.to_ascii_lowercase();
-    [
-        "password",
-        "secret",
-        "token",
-        "sslkey",
-        "credential",
-        "access_key",
-    ]
-    .iter()
-    .any(|word| key.contains(word))
-}
-
-/// Replaces the password in the authority of `scheme://user:password@host`.
-fn redact_userinfo(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        return url.to_owned();
-    };
-    let rest = &url[scheme_end + 3..];
-    let authority_end = rest.find(['/', '#']).unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    let Some(at) = authority.rfind('@') else {
-        return url.to_owned();
-    };
-    let userinfo = &authority[..at];
-    let Some(colon) = userinfo.find(':') else {
-        return url.to_owned();
-    };
-    format!(
-        "{}{}:***{}",
-        &url[..scheme_end + 3],
-        &userinfo[..colon],
-        &rest[at..]
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn redaction() {
-        assert_eq!(
-            redact_url("postgres://u:p%40ss@db/x?schema=s"),
-            "postgres://u:***@db/x?schema=s"
-        );
-        assert_eq!(redact_url("redis://:secret@h"), "redis://:***@h");
-        assert_eq!(redact_url("s3://bucket/pre@fix"), "s3://bucket/pre@fix");
-        assert_eq!(
-            redact_url("postgres://u@h/db?sslmode=require&password=p%40ss"),
-            "postgres://u@h/db?sslmode=require&password=***"
-        );
-        assert_eq!(
-            redact_url("s3://b/p?endpoint=http://h:1&secret_access_key=k"),
-            "s3://b/p?endpoint=http://h:1&secret_access_key=***"
-        );
-        assert_eq!(
-            redact_url("s3://b/p?access_key_id=AKIA1&region=r"),
-            "s3://b/p?access_key_id=***&region=r"
-        );
+    fn options_from_a_url() {
+        let config = CacheConfig::parse(
+            "memory://x?inline_limit=10&claims=never&claim_ttl_ms=500&claim_wait_ms=7&strict=true",
+        )
+        .unwrap();
+        let o = &config.options;
+        assert_eq!(o.inline_limit, 10);
+        assert_eq!(o.claims, ClaimPolicy::Never);
+        assert_eq!(o.claim_ttl, Duration::from_millis(500));
+        assert_eq!(o.claim_wait, Duration::from_millis(7));
+        assert!(o.strict);
+        let err = CacheConfig::parse("memory://x?claims=sometimes").unwrap_err();
+        let shown = crate::ErrorChain(&err).to_string();
+        assert!(shown.contains("takes auto, always or never"), "{shown}");
+    }
+
+    #[test]
+    fn debug_hides_the_password() {
         let cfg = CacheConfig::new("redis://me:hunter2@h:6379/0");
         assert!(!format!("{cfg:?}").contains("hunter2"));
     }
