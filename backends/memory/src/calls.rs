@@ -8,7 +8,8 @@ use fleche_core::{
 };
 use futures::stream::{self, BoxStream, StreamExt};
 
-use crate::{BACKEND, MemoryStore, read, write};
+use crate::MemoryStore;
+use crate::store::{read, write};
 
 #[async_trait]
 impl CallStore for MemoryStore {
@@ -57,6 +58,6 @@ impl CallStore for MemoryStore {
     }
 
     fn backend_name(&self) -> &'static str {
-        BACKEND
+        MemoryStore::BACKEND
     }
 }

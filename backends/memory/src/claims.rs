@@ -57,6 +57,11 @@ impl Claims {
             _ => false,
         }
     }
+
+    /// Forgets every claim.
+    pub fn clear(&self) {
+        self.table().clear();
+    }
 }
 
 #[cfg(test)]

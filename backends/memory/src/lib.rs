@@ -1,12 +1,40 @@
 //! # fleche-memory
 //!
-//! A [`ValueStore`](fleche_core::ValueStore) and [`CallStore`](fleche_core::CallStore) (with claims) in process memory. Data
-//! lives as long as the store; nothing is shared with other processes, so a
-//! cache on this store bound for a worker *process* starts empty there, as
-//! in the Python original.
+//! A [`ValueStore`](fleche_core::ValueStore) and
+//! [`CallStore`](fleche_core::CallStore) (with claims) in process memory:
+//! for tests, and as a fast layer in front of a shared store.
 //!
-//! Named stores (`memory://name`) are shared within the process: every
-//! [`MemoryStore::named`] call with one name returns the same store.
+//! ## URL
+//!
+//! | URL | store |
+//! |---|---|
+//! | `memory://` | a new, empty store of its own |
+//! | `memory://NAME` | the process-wide store called `NAME`: every cache opened with this URL in the process shares it |
+//!
+//! The driver is [`MemoryDriver`]; the `fleche` crate registers it.
+//!
+//! ## Options
+//!
+//! None: a memory store has nothing to configure, and nothing in it can
+//! fail (so this crate has no options or error module).
+//!
+//! ## Guarantees
+//!
+//! Every promise of the store traits, within the process: a write is one
+//! insert under a lock, so readers see whole values and records, and the
+//! last writer wins. Claims are leases on the monotonic clock.
+//!
+//! ## Deployment
+//!
+//! In one process: tests, a fast layer, a cache that should not outlive
+//! the program.
+//!
+//! ## Limits
+//!
+//! Data lives as long as the store: nothing survives the process, and
+//! nothing is shared with other processes — a cache on this store bound
+//! for a worker *process* starts empty there, as in the Python original.
+//! Nothing is evicted; [`MemoryStore::destroy`] empties a store.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -21,126 +49,10 @@
 
 mod calls;
 mod claims;
+mod driver;
+mod store;
 mod values;
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
-
-use fleche_core::{Bytes, CallRecord, Digest};
-
 pub use claims::Claims;
-
-/// The backend name in errors.
-pub const BACKEND: &str = "memory";
-
-/// Keys are BLAKE3 digests, already uniformly distributed: their first
-/// eight bytes make a perfect hash, with no rehashing.
-#[derive(Default)]
-struct DigestHasher(u64);
-
-impl Hasher for DigestHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut buf = [0u8; 8];
-            buf[..chunk.len()].copy_from_slice(chunk);
-            self.0 ^= u64::from_le_bytes(buf);
-        }
-    }
-}
-
-type DigestMap<V> = HashMap<Digest, V, BuildHasherDefault<DigestHasher>>;
-
-/// An in-memory value store and call store.
-#[derive(Default)]
-pub struct MemoryStore {
-    name: Option<String>,
-    values: RwLock<DigestMap<Bytes>>,
-    calls: RwLock<DigestMap<CallRecord>>,
-    claims: Claims,
-}
-
-impl std::fmt::Debug for MemoryStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MemoryStore")
-            .field("name", &self.name)
-            .field("values", &self.values.read().map(|m| m.len()).unwrap_or(0))
-            .field("calls", &self.calls.read().map(|m| m.len()).unwrap_or(0))
-            .finish()
-    }
-}
-
-impl MemoryStore {
-    /// A new, empty, unnamed store.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// The process-wide store called `name`, made on first use.
-    pub fn named(name: &str) -> Arc<MemoryStore> {
-        let mut map = named_stores().lock().unwrap_or_else(|e| e.into_inner());
-        Arc::clone(map.entry(name.to_owned()).or_insert_with(|| {
-            Arc::new(MemoryStore {
-                name: Some(name.to_owned()),
-                ..Default::default()
-            })
-        }))
-    }
-
-    /// Forgets the process-wide store called `name`; handles already given
-    /// out keep working, the next [`MemoryStore::named`] makes a new one.
-    pub fn forget_named(name: &str) -> bool {
-        named_stores()
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(name)
-            .is_some()
-    }
-
-    /// The store's name, if it is a named store.
-    pub fn name(&self) -> Option<&str> {
-        self.name.as_deref()
-    }
-
-    /// How many values are stored.
-    pub fn value_count(&self) -> usize {
-        read(&self.values).len()
-    }
-
-    /// How many call records are stored.
-    pub fn call_count(&self) -> usize {
-        read(&self.calls).len()
-    }
-}
-
-fn named_stores() -> &'static Mutex<HashMap<String, Arc<MemoryStore>>> {
-    static NAMED: OnceLock<Mutex<HashMap<String, Arc<MemoryStore>>>> = OnceLock::new();
-    NAMED.get_or_init(Default::default)
-}
-
-/// A poisoned lock only means another thread panicked while holding it; the
-/// maps are never left half-updated (each write is one insert or remove).
-fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    lock.read().unwrap_or_else(|e| e.into_inner())
-}
-
-fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    lock.write().unwrap_or_else(|e| e.into_inner())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn named_stores_are_shared_until_forgotten() {
-        let a = MemoryStore::named("lib-test");
-        assert!(Arc::ptr_eq(&a, &MemoryStore::named("lib-test")));
-        assert!(MemoryStore::forget_named("lib-test"));
-        assert!(!MemoryStore::forget_named("lib-test"));
-        assert!(!Arc::ptr_eq(&a, &MemoryStore::named("lib-test")));
-    }
-}
+pub use driver::MemoryDriver;
+pub use store::MemoryStore;

@@ -3,7 +3,8 @@
 use fleche_core::{Bytes, Digest, StoreError, ValueStore, async_trait};
 use futures::stream::{self, BoxStream, StreamExt};
 
-use crate::{MemoryStore, read, write};
+use crate::MemoryStore;
+use crate::store::{read, write};
 
 #[async_trait]
 impl ValueStore for MemoryStore {
