@@ -8,11 +8,8 @@ use fleche_core::{
 };
 use futures::stream::{self, BoxStream, StreamExt};
 
-use crate::{BACKEND, FileStore, claims, fsio, layout};
-
-fn corrupt(key: Digest, what: String) -> StoreError {
-    StoreError::new(ErrorKind::Corrupt, BACKEND, what).with_key(key)
-}
+use crate::error::corrupt;
+use crate::{FileStore, claims, fsio, layout};
 
 /// Reads the record file of `key`, decodes it with `decode`, and checks
 /// that it is `key`'s record.
@@ -53,10 +50,11 @@ impl CallStore for FileStore {
         let bytes = record.to_bytes().map_err(|e| {
             StoreError::new(
                 ErrorKind::Backend,
-                BACKEND,
-                format!("cannot encode the record: {e}"),
+                FileStore::BACKEND,
+                "cannot encode the record",
             )
             .with_key(key)
+            .with_source(e)
         })?;
         // Writers of one record take turns, so the one that finishes last
         // is the one that stays.
@@ -134,6 +132,6 @@ impl CallStore for FileStore {
     }
 
     fn backend_name(&self) -> &'static str {
-        BACKEND
+        FileStore::BACKEND
     }
 }

@@ -22,10 +22,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use fleche_core::{Claim, Digest, ErrorKind, Owner, StoreError};
+use fleche_core::{Claim, Digest, Owner, StoreError};
 use serde::{Deserialize, Serialize};
 
-use crate::{BACKEND, FileStore, fsio, layout};
+use crate::error::{conflict, io_error};
+use crate::{FileStore, fsio, layout};
 
 /// One claim in a shard's table.
 #[derive(Debug, Serialize, Deserialize)]
@@ -73,15 +74,9 @@ fn process_file(root: &Path, key: Digest) -> Result<String, StoreError> {
         &path,
         OpenOptions::new().write(true).create(true).truncate(false),
     )
-    .map_err(|e| fsio::io_error("create the process lock file", &path, Some(key), e))?;
-    file.try_lock().map_err(|e| {
-        StoreError::new(
-            ErrorKind::Conflict,
-            BACKEND,
-            format!("cannot lock {}: {e}", path.display()),
-        )
-        .with_key(key)
-    })?;
+    .map_err(|e| io_error("create the process lock file", &path, Some(key), e))?;
+    file.try_lock()
+        .map_err(|e| conflict(key, format!("cannot lock {}", path.display())).with_source(e))?;
     FILES
         .get_or_init(Default::default)
         .lock()
@@ -128,10 +123,10 @@ impl Shard {
                 .create(true)
                 .truncate(false),
         )
-        .map_err(|e| fsio::io_error("open claim table", &path, Some(key), e))?;
+        .map_err(|e| io_error("open claim table", &path, Some(key), e))?;
         let mut bytes = Vec::new();
         std::io::Read::read_to_end(&mut file, &mut bytes)
-            .map_err(|e| fsio::io_error("read claim table", &path, Some(key), e))?;
+            .map_err(|e| io_error("read claim table", &path, Some(key), e))?;
         // The first JSON value; bytes after it are the tail of a longer
         // table cut short by a crash between overwrite and shrink.
         let table = serde_json::Deserializer::from_slice(&bytes)
@@ -151,7 +146,7 @@ impl Shard {
             self.file.write_all(&bytes)?;
             self.file.set_len(bytes.len() as u64)
         };
-        write().map_err(|e| fsio::io_error("write claim table", &self.path, Some(key), e))
+        write().map_err(|e| io_error("write claim table", &self.path, Some(key), e))
     }
 }
 

@@ -10,38 +10,9 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use fleche_core::{Digest, ErrorKind, StoreError};
+use fleche_core::{Digest, StoreError};
 
-use crate::BACKEND;
-
-/// A `StoreError` for an I/O failure: what was being done, to which path.
-pub(crate) fn io_error(doing: &str, path: &Path, key: Option<Digest>, e: io::Error) -> StoreError {
-    let kind = match e.kind() {
-        io::ErrorKind::TimedOut | io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock => {
-            ErrorKind::Unavailable
-        }
-        _ => ErrorKind::Backend,
-    };
-    let hint = match e.kind() {
-        io::ErrorKind::PermissionDenied => {
-            " (permission denied: check the directory's owner and mode)"
-        }
-        io::ErrorKind::StorageFull => " (the disk is full)",
-        io::ErrorKind::NotADirectory => " (a path component is a file, not a directory)",
-        io::ErrorKind::ReadOnlyFilesystem => " (the file system is read-only)",
-        _ => "",
-    };
-    let err = StoreError::new(
-        kind,
-        BACKEND,
-        format!("cannot {doing} {}: {e}{hint}", path.display()),
-    )
-    .with_source(e);
-    match key {
-        Some(k) => err.with_key(k),
-        None => err,
-    }
-}
+use crate::error::{conflict, io_error};
 
 /// Reads a file; `None` if it does not exist.
 pub(crate) fn read(path: &Path, key: Digest) -> Result<Option<Vec<u8>>, StoreError> {
@@ -181,15 +152,13 @@ pub(crate) async fn lock(
                 backoff = (backoff * 2).min(Duration::from_millis(50));
             }
             Err(fs::TryLockError::WouldBlock) => {
-                return Err(StoreError::new(
-                    ErrorKind::Conflict,
-                    BACKEND,
+                return Err(conflict(
+                    key,
                     format!(
                         "another writer held the lock {} for more than {timeout:?}",
                         path.display()
                     ),
-                )
-                .with_key(key));
+                ));
             }
             Err(fs::TryLockError::Error(e)) => return Err(io_error("lock", path, Some(key), e)),
         }

@@ -4,10 +4,9 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use fleche_core::{Digest, ErrorKind, StoreError};
+use fleche_core::{Digest, StoreError};
 
-use crate::BACKEND;
-use crate::fsio::io_error;
+use crate::error::{bad_root, io_error};
 
 /// The marker file at the root.
 pub const MARKER: &str = "FLECHE-STORE";
@@ -75,20 +74,12 @@ fn make_shards(root: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn error(root: &Path, message: String) -> StoreError {
-    StoreError::new(
-        ErrorKind::Backend,
-        BACKEND,
-        format!("{}: {message}", root.display()),
-    )
-}
-
 /// Checks (or makes) the root: a directory, holding a fleche store of a
 /// format this crate reads, or empty.
 pub(crate) fn prepare(root: &Path) -> Result<(), StoreError> {
     match fs::metadata(root) {
         Ok(m) if !m.is_dir() => {
-            return Err(error(
+            return Err(bad_root(
                 root,
                 "is a file, not a directory; a file store needs a directory".into(),
             ));
@@ -109,7 +100,7 @@ pub(crate) fn prepare(root: &Path) -> Result<(), StoreError> {
                 .filter_map(Result::ok)
                 .any(|entry| !SUBDIRS.iter().any(|d| entry.file_name() == *d));
             if foreign {
-                return Err(error(
+                return Err(bad_root(
                     root,
                     format!(
                         "holds files but no {MARKER} marker: not a fleche store; use an empty or new directory"
@@ -134,13 +125,13 @@ fn check_marker(root: &Path, text: &str) -> Result<(), StoreError> {
         .and_then(|v| v.parse::<u32>().ok());
     match version {
         Some(v) if v <= FORMAT => Ok(()),
-        Some(v) => Err(error(
+        Some(v) => Err(bad_root(
             root,
             format!(
                 "was written by a newer fleche (store format {v}; this version reads up to {FORMAT}); upgrade fleche"
             ),
         )),
-        None => Err(error(
+        None => Err(bad_root(
             root,
             format!(
                 "{MARKER} does not hold a fleche-file format: {:?}",
@@ -148,6 +139,30 @@ fn check_marker(root: &Path, text: &str) -> Result<(), StoreError> {
             ),
         )),
     }
+}
+
+/// Removes the store at `root`: the marker and the directories of the
+/// layout, then `root` itself if nothing else is left in it.
+pub(crate) fn remove(root: &Path) -> Result<(), StoreError> {
+    for dir in SUBDIRS {
+        let path = root.join(dir);
+        match fs::remove_dir_all(&path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                return Err(io_error("remove", &path, None, e));
+            }
+            _ => {}
+        }
+    }
+    let marker = root.join(MARKER);
+    match fs::remove_file(&marker) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => {
+            return Err(io_error("remove", &marker, None, e));
+        }
+        _ => {}
+    }
+    // Whatever else is there is not ours: leave it, and the directory.
+    let _ = fs::remove_dir(root);
+    Ok(())
 }
 
 /// Every key stored under `root/dir` whose hex starts with `prefix`, for

@@ -6,6 +6,21 @@
 //! whose locks work — use at once. It is the store fleche uses when nothing
 //! is configured.
 //!
+//! ## URL
+//!
+//! `file:///absolute/path/to/dir` (`%20` for a space; `file://localhost/…`
+//! too), opened by [`FileDriver`]; the directory is made if missing. Forms
+//! that would mean something else are refused with what to write:
+//! `file://dir/x` names a host `dir`, `file:/x` and `file:x` lack the `//`.
+//! From code: [`FileStore::open`] and [`FileStore::open_with`] take a path.
+//!
+//! ## Options
+//!
+//! [`FileOptions`], in the URL as [`FileOptions::URL_OPTIONS`]:
+//! `fsync` (default `true`) and `lock_timeout_ms` (default 30000).
+//!
+//! ## Guarantees
+//!
 //! ```text
 //! ROOT/
 //!   FLECHE-STORE        format marker: "fleche-file 1"
@@ -30,11 +45,21 @@
 //!   or a record that does not decode, is reported `Corrupt`; the cache
 //!   treats that as a miss and its recomputation overwrites the file.
 //!
+//! ## Deployment
+//!
+//! One directory per cache, on a local disk or a network file system whose
+//! advisory locks work (NFSv4, Lustre and GPFS with locking on). With
+//! `fsync=false` a process crash still loses nothing; a machine crash may
+//! lose the last writes. [`FileStore::destroy`] removes the store's files.
+//!
+//! ## Limits
+//!
 //! File operations are short and run inline on the calling task (a hit is
 //! one small read; handing it to a thread pool would cost more than the
 //! read). Waiting for a lock held by another writer sleeps on Tokio's timer,
 //! so the store's futures run inside a Tokio runtime — as they do under a
-//! `#[fleche]` function, whose sync bridge provides one.
+//! `#[fleche]` function, whose sync bridge provides one. Nothing is
+//! evicted: the directory grows until entries are deleted.
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -51,60 +76,16 @@
 
 mod calls;
 mod claims;
-mod config;
+mod driver;
+mod error;
 mod fsio;
 mod layout;
+mod options;
+mod store;
 mod values;
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-
-use fleche_core::StoreError;
-
 pub use claims::prune_process_files;
-pub use config::FileOptions;
+pub use driver::FileDriver;
 pub use layout::{FORMAT, MARKER};
-
-/// The backend name in errors.
-pub const BACKEND: &str = "file";
-
-/// A value store and call store in a directory. Cheap to clone.
-#[derive(Clone, Debug)]
-pub struct FileStore {
-    inner: Arc<Inner>,
-}
-
-#[derive(Debug)]
-struct Inner {
-    root: PathBuf,
-    options: FileOptions,
-}
-
-impl FileStore {
-    /// Opens (creating if needed) the store at `root` with default options.
-    pub fn open(root: impl AsRef<Path>) -> Result<Self, StoreError> {
-        Self::open_with(root, FileOptions::default())
-    }
-
-    /// Opens (creating if needed) the store at `root`.
-    ///
-    /// Fails clearly if `root` is a file, is not writable, holds something
-    /// that is not a fleche store, or was written by a newer format.
-    pub fn open_with(root: impl AsRef<Path>, options: FileOptions) -> Result<Self, StoreError> {
-        let root = root.as_ref().to_path_buf();
-        layout::prepare(&root)?;
-        Ok(Self {
-            inner: Arc::new(Inner { root, options }),
-        })
-    }
-
-    /// The root directory.
-    pub fn root(&self) -> &Path {
-        &self.inner.root
-    }
-
-    /// The options.
-    pub fn options(&self) -> &FileOptions {
-        &self.inner.options
-    }
-}
+pub use options::FileOptions;
+pub use store::FileStore;

@@ -1,9 +1,10 @@
 //! The value store half.
 
-use fleche_core::{Bytes, Digest, ErrorKind, StoreError, ValueStore, async_trait};
+use fleche_core::{Bytes, Digest, StoreError, ValueStore, async_trait};
 use futures::stream::{self, BoxStream, StreamExt};
 
-use crate::{BACKEND, FileStore, fsio, layout};
+use crate::error::corrupt;
+use crate::{FileStore, fsio, layout};
 
 #[async_trait]
 impl ValueStore for FileStore {
@@ -20,16 +21,14 @@ impl ValueStore for FileStore {
             return Ok(None);
         };
         if Digest::of(&bytes) != key {
-            return Err(StoreError::new(
-                ErrorKind::Corrupt,
-                BACKEND,
+            return Err(corrupt(
+                key,
                 format!(
                     "{} does not match its digest ({} bytes; truncated or altered)",
                     path.display(),
                     bytes.len()
                 ),
-            )
-            .with_key(key));
+            ));
         }
         Ok(Some(Bytes::from(bytes)))
     }
