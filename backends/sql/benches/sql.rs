@@ -88,7 +88,7 @@ macro_rules! raw_select {
 
 fn sqlite_subject(dir: &tempfile::TempDir) -> Subject {
     let url = format!("sqlite://{}/bench.db", dir.path().display());
-    let store = bridge::block_on(SqliteStore::connect(&url)).expect("a SQLite file opens");
+    let store = bridge::block_on(SqliteStore::open(&url)).expect("a SQLite file opens");
     let raw_select = raw_select!(
         store.pool(),
         "SELECT result_inline FROM fleche_calls WHERE key = ?"
@@ -120,7 +120,7 @@ fn postgres_subject() -> Option<(Subject, PgStore)> {
         return None;
     };
     let schema = format!("fleche_bench_{}", std::process::id());
-    let store = bridge::block_on(PgStore::connect_with(
+    let store = bridge::block_on(PgStore::open_with(
         &base,
         SqlOptions::default().schema(schema),
     ))
@@ -467,7 +467,7 @@ fn main() {
     let mut figures = vec![measure(&sqlite_subject(&dir), plan)];
     if let Some((pg, store)) = postgres_subject() {
         figures.push(measure(&pg, plan));
-        bridge::block_on(store.drop_schema()).expect("the bench schema drops");
+        bridge::block_on(store.destroy()).expect("the bench schema drops");
     }
     if mode != RunMode::Smoke {
         print_summary(&figures, plan);

@@ -1,9 +1,20 @@
-//! Turning driver errors into [`StoreError`]s of the right kind.
+//! Driver errors as [`StoreError`]s: the kind says whether a retry can
+//! help, the message says what the store was doing, the source is the
+//! driver's cause.
 
 use fleche_core::{ErrorKind, StoreError};
+use sqlx::migrate::MigrateError;
+
+use crate::database::Database;
+
+/// The error of a statement that failed while the store was `doing`
+/// something ("cannot read the call record").
+pub(crate) fn store_error<D: Database>(doing: &str, e: sqlx::Error) -> StoreError {
+    StoreError::new(kind_of::<D>(&e), D::BACKEND, doing).with_source(cause(e))
+}
 
 /// The kind of a driver error: whether a retry later can help.
-fn kind_of(backend: &str, e: &sqlx::Error) -> ErrorKind {
+pub(crate) fn kind_of<D: Database>(e: &sqlx::Error) -> ErrorKind {
     match e {
         // The server or the connection is gone or busy: later may work.
         sqlx::Error::Io(_)
@@ -12,99 +23,78 @@ fn kind_of(backend: &str, e: &sqlx::Error) -> ErrorKind {
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed => ErrorKind::Unavailable,
-        sqlx::Error::Database(db) => database_kind(backend, db.code().as_deref()),
+        sqlx::Error::Database(db) => db.code().map_or(ErrorKind::Backend, |c| D::error_kind(&c)),
         // What the database holds does not read as what we wrote.
         sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => ErrorKind::Corrupt,
         _ => ErrorKind::Backend,
     }
 }
 
-/// The kind of an error the database itself reported, by its code: a
-/// SQLite result code (a number) or a PostgreSQL SQLSTATE (five characters,
-/// often all digits too).
-fn database_kind(backend: &str, code: Option<&str>) -> ErrorKind {
-    let Some(code) = code else {
-        return ErrorKind::Backend;
-    };
-    if backend == "sqlite" {
-        let Ok(sqlite) = code.parse::<i32>() else {
-            return ErrorKind::Backend;
-        };
-        // The primary code is the low byte of an extended code.
-        return match sqlite & 0xff {
-            5 | 6 => ErrorKind::Unavailable, // SQLITE_BUSY, SQLITE_LOCKED: timed out waiting
-            11 | 26 => ErrorKind::Corrupt,   // SQLITE_CORRUPT, SQLITE_NOTADB
-            _ => ErrorKind::Backend,
-        };
-    }
-    match code {
-        // Connection exceptions, server shutting down or starting up, too
-        // many connections, out of resources.
-        c if c.starts_with("08") || c.starts_with("53") || c.starts_with("57P") => {
-            ErrorKind::Unavailable
-        }
-        // Serialization failure, deadlock: the transaction can be retried.
-        "40001" | "40P01" => ErrorKind::Unavailable,
-        _ => ErrorKind::Backend,
+/// The cause to attach as a source. Many of sqlx's errors write their own
+/// cause into their message ("error communicating with database:
+/// Connection refused") *and* return it as their source, so a report of
+/// the chain would show it twice: the store's error takes the inner cause
+/// itself.
+fn cause(e: sqlx::Error) -> Box<dyn std::error::Error + Send + Sync> {
+    match e {
+        sqlx::Error::Io(e) => Box::new(e),
+        sqlx::Error::Database(e) => e.into_error(),
+        sqlx::Error::Configuration(e)
+        | sqlx::Error::Tls(e)
+        | sqlx::Error::Encode(e)
+        | sqlx::Error::Decode(e)
+        | sqlx::Error::ColumnDecode { source: e, .. } => e,
+        other => Box::new(other),
     }
 }
 
-/// A [`StoreError`] from `backend` for a failed driver call. The message is
-/// the driver's, which never contains the connection URL.
-pub(crate) fn store_error(backend: &'static str, e: sqlx::Error) -> StoreError {
-    StoreError::new(kind_of(backend, &e), backend, e.to_string()).with_source(e)
+/// The error of a migration that failed: the schema could not be set up.
+pub(crate) fn migrate_error<D: Database>(e: MigrateError) -> StoreError {
+    const DOING: &str = "cannot set up the schema";
+    match e {
+        MigrateError::Execute(e) | MigrateError::ExecuteMigration(e, _) => {
+            store_error::<D>(DOING, e)
+        }
+        other => StoreError::new(ErrorKind::Backend, D::BACKEND, DOING).with_source(other),
+    }
 }
 
-/// A [`StoreError`] for a failed read on a direct SQLite connection.
-#[cfg(feature = "sqlite")]
-pub(crate) fn rusqlite_error(e: rusqlite::Error) -> StoreError {
-    let kind = match &e {
-        rusqlite::Error::SqliteFailure(failure, _) => {
-            database_kind(crate::SQLITE, Some(&failure.extended_code.to_string()))
-        }
-        rusqlite::Error::FromSqlConversionFailure(..) | rusqlite::Error::InvalidColumnType(..) => {
-            ErrorKind::Corrupt
-        }
-        _ => ErrorKind::Backend,
-    };
-    StoreError::new(kind, crate::SQLITE, e.to_string()).with_source(e)
-}
-
-#[cfg(test)]
+#[cfg(all(test, feature = "sqlite", feature = "postgres"))]
 mod tests {
     use super::*;
+    use crate::{Postgres, Sqlite};
 
     #[test]
     fn database_codes_map_to_kinds() {
-        const SQLITE: &str = "sqlite";
-        const POSTGRES: &str = "postgres";
-        assert_eq!(database_kind(SQLITE, Some("5")), ErrorKind::Unavailable);
-        assert_eq!(database_kind(SQLITE, Some("517")), ErrorKind::Unavailable); // BUSY_SNAPSHOT
-        assert_eq!(database_kind(SQLITE, Some("11")), ErrorKind::Corrupt);
-        assert_eq!(database_kind(SQLITE, Some("19")), ErrorKind::Backend); // constraint
-        assert_eq!(
-            database_kind(POSTGRES, Some("57P01")),
-            ErrorKind::Unavailable
-        ); // admin shutdown
+        let sqlite = Sqlite::error_kind;
+        assert_eq!(sqlite("5"), ErrorKind::Unavailable);
+        assert_eq!(sqlite("517"), ErrorKind::Unavailable); // BUSY_SNAPSHOT
+        assert_eq!(sqlite("11"), ErrorKind::Corrupt);
+        assert_eq!(sqlite("19"), ErrorKind::Backend); // constraint
+        let pg = Postgres::error_kind;
+        assert_eq!(pg("57P01"), ErrorKind::Unavailable); // admin shutdown
         // All digits, but a SQLSTATE: connection failure, serialization failure.
+        assert_eq!(pg("08006"), ErrorKind::Unavailable);
+        assert_eq!(pg("40001"), ErrorKind::Unavailable);
+        assert_eq!(pg("53300"), ErrorKind::Unavailable); // too many connections
+        assert_eq!(pg("23505"), ErrorKind::Backend); // unique violation
+        assert_eq!(pg("42P01"), ErrorKind::Backend); // no such table
         assert_eq!(
-            database_kind(POSTGRES, Some("08006")),
+            kind_of::<Postgres>(&sqlx::Error::PoolTimedOut),
             ErrorKind::Unavailable
         );
+    }
+
+    #[test]
+    fn the_cause_is_in_the_chain_once() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let e = store_error::<Postgres>("cannot connect", sqlx::Error::Io(refused));
+        assert_eq!(e.kind(), ErrorKind::Unavailable);
+        let chain = fleche_core::ErrorChain(&e).to_string();
         assert_eq!(
-            database_kind(POSTGRES, Some("40001")),
-            ErrorKind::Unavailable
-        );
-        assert_eq!(
-            database_kind(POSTGRES, Some("53300")),
-            ErrorKind::Unavailable
-        ); // too many connections
-        assert_eq!(database_kind(POSTGRES, Some("23505")), ErrorKind::Backend); // unique violation
-        assert_eq!(database_kind(POSTGRES, Some("42P01")), ErrorKind::Backend); // no such table
-        assert_eq!(database_kind(POSTGRES, None), ErrorKind::Backend);
-        assert_eq!(
-            kind_of(POSTGRES, &sqlx::Error::PoolTimedOut),
-            ErrorKind::Unavailable
+            chain.matches("refused").count(),
+            1,
+            "the cause shows once: {chain}"
         );
     }
 }

@@ -1,74 +1,44 @@
 //! Queries and key prefixes as SQL, run in the database.
 //!
-//! The two dialects share the statement's frame (function, time range,
-//! order, limit) and differ in how they reach into JSON: the [`Dialect`]
-//! trait holds those differences.
+//! The two databases share the statement's frame (function, time range,
+//! order, limit) and differ in how they reach into JSON: those conditions
+//! come from the [`Database`].
 
 use std::fmt::Write;
 
-use fleche_core::{Digest, Order, Query};
+use fleche_core::{Order, Query};
 
-/// A value bound to a placeholder.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Bind {
-    Text(String),
-    Int(i64),
-}
+use crate::database::Database;
+use crate::exec::Bind;
+use crate::statements::record_columns;
 
 /// A statement under construction, with its bound values in order.
 #[derive(Debug, Default)]
 pub(crate) struct Sql {
     pub(crate) text: String,
     pub(crate) binds: Vec<Bind>,
-    /// `$1, $2, …` (PostgreSQL) rather than `?` (SQLite).
-    numbered: bool,
 }
 
 impl Sql {
-    fn new(numbered: bool) -> Self {
-        Self {
-            numbered,
-            ..Self::default()
-        }
-    }
-
     pub(crate) fn push(&mut self, text: &str) -> &mut Self {
         self.text.push_str(text);
         self
     }
 
-    /// Appends a placeholder for `value`.
+    /// Appends a placeholder for `value`: `$1`, `$2`, … in order.
     pub(crate) fn bind(&mut self, value: Bind) -> &mut Self {
         self.binds.push(value);
-        if self.numbered {
-            let _ = write!(self.text, "${}", self.binds.len());
-        } else {
-            self.text.push('?');
-        }
+        let _ = write!(self.text, "${}", self.binds.len());
         self
     }
 }
 
-/// What differs between the SQL of the two databases.
-pub(crate) trait Dialect {
-    /// Whether placeholders are numbered (`$1`) rather than `?`.
-    const NUMBERED: bool;
-    /// The record columns to select (see [`crate::columns`]).
-    const COLUMNS: &'static str;
-
-    /// A condition: the record has argument `name` with `digest`.
-    fn arg_condition(sql: &mut Sql, name: &str, digest: &Digest);
-
-    /// A condition: the record's metadata at `path` equals `value`.
-    fn metadata_condition(sql: &mut Sql, path: &[&str], value: &serde_json::Value);
-}
-
 /// The `SELECT` of the records that match `query`, in its order and up to
 /// its limit.
-pub(crate) fn select_records<D: Dialect>(query: &Query) -> Sql {
-    let mut sql = Sql::new(D::NUMBERED);
+pub(crate) fn select_records<D: Database>(query: &Query) -> Sql {
+    let mut sql = Sql::default();
     sql.push("SELECT ")
-        .push(D::COLUMNS)
+        .push(&record_columns::<D>())
         .push(" FROM fleche_calls WHERE TRUE");
     if let Some(function) = &query.function {
         sql.push(" AND function = ")
@@ -119,47 +89,52 @@ pub(crate) fn prefix_range(prefix: &str) -> Option<(Vec<u8>, Vec<u8>)> {
     Some((pad('0')?, pad('f')?))
 }
 
-/// The argument condition's JSON: `[{"name": …, "digest": hex}]`, the shape
-/// of a record's `args` column.
-#[cfg(feature = "postgres")]
-pub(crate) fn arg_json(name: &str, digest: &Digest) -> String {
-    serde_json::json!([{ "name": name, "digest": digest.to_hex() }]).to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use fleche_core::Timestamp;
 
-    struct Plain;
-    impl Dialect for Plain {
-        const NUMBERED: bool = true;
-        const COLUMNS: &'static str = "*";
-        fn arg_condition(sql: &mut Sql, name: &str, _: &Digest) {
-            sql.push("arg ").bind(Bind::Text(name.into()));
-        }
-        fn metadata_condition(sql: &mut Sql, path: &[&str], _: &serde_json::Value) {
-            sql.push("meta ").bind(Bind::Text(path.join("/")));
-        }
-    }
-
-    #[test]
-    fn every_condition_becomes_sql_with_binds_in_order() {
-        let q = Query::new()
+    fn query() -> Query {
+        Query::new()
             .function("f")
             .arg("x", &1u8)
             .metadata("tags.p", "v")
             .created_after(Timestamp::from_micros(5))
             .order(Order::NewestFirst)
-            .limit(3);
-        let sql = select_records::<Plain>(&q);
+            .limit(3)
+    }
+
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn every_condition_becomes_sql_with_binds_in_order() {
+        let sql = select_records::<crate::Postgres>(&query());
         assert_eq!(
             sql.text,
-            "SELECT * FROM fleche_calls WHERE TRUE AND function = $1 AND arg $2 AND meta $3 \
-             AND created_at >= $4 ORDER BY created_at DESC, key ASC LIMIT $5"
+            format!(
+                "SELECT {} FROM fleche_calls WHERE TRUE AND function = $1 \
+                 AND args @> $2::jsonb \
+                 AND (metadata @> $3::jsonb AND metadata #> ARRAY[$4, $5]::text[] = $6::jsonb) \
+                 AND created_at >= $7 ORDER BY created_at DESC, key ASC LIMIT $8",
+                record_columns::<crate::Postgres>()
+            )
         );
-        assert_eq!(sql.binds[2], Bind::Text("tags/p".into()));
-        assert_eq!(sql.binds[4], Bind::Int(3));
+        assert_eq!(sql.binds[3], Bind::Text("tags".into()));
+        assert_eq!(sql.binds[7], Bind::Int(3));
+    }
+
+    #[cfg(feature = "sqlite")]
+    #[test]
+    fn sqlite_reaches_into_json_by_path_and_side_table() {
+        let sql = select_records::<crate::Sqlite>(&query());
+        assert!(
+            sql.text.contains(
+                "AND key IN (SELECT key FROM fleche_call_args WHERE name = $2 AND digest = $3) \
+                 AND (metadata -> $4) = json($5)"
+            ),
+            "{}",
+            sql.text
+        );
+        assert_eq!(sql.binds[3], Bind::Text("$.\"tags\".\"p\"".into()));
     }
 
     #[test]

@@ -10,7 +10,46 @@
 //! - [`PgStore`] (feature `postgres`): a PostgreSQL database that many
 //!   machines share; each cache lives in its own schema.
 //!
-//! What both promise, beyond the traits' contract:
+//! Both are one implementation, [`SqlStore`], over what differs between the
+//! two databases (their clock, JSON, connection options, error codes, and
+//! SQLite's faster reads of a hit).
+//!
+//! ## URL
+//!
+//! | URL | store |
+//! |---|---|
+//! | `sqlite:///abs/path/cache.db` | a SQLite file (`%20` for a space); its directory is made if missing |
+//! | `sqlite::memory:` | a private in-process database, gone with the store |
+//! | `postgres://user[:password]@host[:port]/db?schema=NAME` | a PostgreSQL schema (default `fleche`), created if missing; `postgresql://` too |
+//!
+//! A SQLite URL takes an absolute path: `sqlite://cache.db` (which would
+//! name a host `cache.db`) and `sqlite://` (no file at all) are refused with
+//! what to write instead. The drivers are [`SqliteDriver`] and
+//! [`PgDriver`]; the `fleche` crate registers them under its features
+//! `sqlite` and `postgres`.
+//!
+//! ## Options
+//!
+//! In the query string, beside the cache's own (`strict`, …):
+//!
+//! | option | database | what |
+//! |---|---|---|
+//! | `max_connections` | both | the most connections the pool opens (10) |
+//! | `acquire_timeout_ms` | both | the longest wait for a connection, or for the server to answer (5000) |
+//! | `busy_timeout_ms` | SQLite | how long a writer waits for another's write lock (30000) |
+//! | `mode` | SQLite | `rwc` (default), `rw` (the file must exist), `ro` (read-only) |
+//! | `cache` | SQLite | `shared` or `private`: SQLite's shared-cache mode |
+//! | `immutable` | SQLite | `true`: a file nothing changes, read without locks or WAL (checkpoint it first) |
+//! | `vfs` | SQLite | the SQLite VFS to open the file with |
+//! | `schema` | PostgreSQL | the schema of the tables (`fleche`): lowercase letters, digits, `_` |
+//! | `sslmode`, `sslrootcert`, `sslcert`, `sslkey` | PostgreSQL | TLS, as libpq reads them |
+//! | `host`, `port`, `dbname`, `user`, `password` | PostgreSQL | override the URL's parts (`host=/var/run/postgresql` for a Unix socket) |
+//! | `application_name`, `statement-cache-capacity` | PostgreSQL | as sqlx reads them |
+//!
+//! Any other option is refused, naming the known ones. In code, the same
+//! through [`SqlOptions`] and [`SqlStore::open_with`].
+//!
+//! ## Guarantees
 //!
 //! - **The schema is versioned** by sqlx migrations and set up when a store
 //!   opens; a database set up by a newer fleche-sql is refused with a clear
@@ -19,7 +58,8 @@
 //!   record is replaced in one statement, never deleted and re-inserted, so
 //!   concurrent writers of one key never fail and a reader never misses it.
 //! - **A hit is one statement**: the record's inline result, or its value
-//!   joined in.
+//!   joined in. On SQLite it is read on the calling thread, through
+//!   rusqlite, skipping the hand-off to sqlx's connection thread.
 //! - **Queries run in the database**: by function, argument, metadata and
 //!   time range, on indexes (PostgreSQL keeps arguments and metadata as
 //!   JSONB with GIN indexes).
@@ -27,95 +67,105 @@
 //!   database's clock, so the clocks of the machines do not matter; an
 //!   expired claim is taken over in one atomic upsert.
 //! - **Failures are typed**: a server that is down, restarting or refusing
-//!   connections is [`ErrorKind::Unavailable`]; the pool reconnects by itself
-//!   when it is back. URLs and errors never show a password.
+//!   connections is [`ErrorKind::Unavailable`](fleche_core::ErrorKind);
+//!   opening fails at once with the driver's cause (a refused connection is
+//!   reported as such, not as a pool that timed out), and the pool
+//!   reconnects by itself when the server is back. URLs, errors and
+//!   `Debug` never show a password.
+//!
+//! ## Deployment
+//!
+//! **SQLite** is the embedded choice for one machine. `synchronous=NORMAL`
+//! in WAL mode: a crash of a process loses nothing, a power cut may lose
+//! the last commits but never corrupts the file. Do not put it on a network
+//! file system; use PostgreSQL to share across machines.
+//!
+//! **PostgreSQL** is the choice for a cluster; give each cache (and each
+//! test run) its own schema. Claims live in an `UNLOGGED` table: a server
+//! crash forgets them, and the workers claim again. [`SqlStore::destroy`]
+//! drops the schema (PostgreSQL) or the tables (SQLite).
+//!
+//! ## Limits
+//!
+//! - A SQLite store is for the processes of one machine.
+//! - An `immutable` SQLite file, and an in-process database, are read
+//!   through sqlx's connection thread: the faster direct reads need a
+//!   plain file.
+//! - PostgreSQL's `~/.pgpass` is not read: give the password in the URL
+//!   (or `PGPASSWORD`). The `PG…` environment variables give defaults for
+//!   what the URL leaves out.
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
 //! use fleche_core::{CallStore, Digest};
-//! let store = fleche_sql::SqliteStore::connect("sqlite::memory:").await.unwrap();
+//! let store = fleche_sql::SqliteStore::open("sqlite::memory:").await.unwrap();
 //! assert_eq!(CallStore::get(&store, Digest::of(b"nothing")).await.unwrap(), None);
 //! # });
 //! ```
 
 #![forbid(unsafe_code)]
 
-mod columns;
+mod calls;
+mod database;
+mod driver;
 mod error;
+mod exec;
 mod filter;
 mod options;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod rows;
 mod schema;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 #[cfg(feature = "sqlite")]
 mod sqlite_direct;
+mod statements;
+mod store;
+mod values;
 
-use std::time::Duration;
-
-use fleche_core::{Claim, ErrorKind, Owner, StoreError};
-
+#[cfg(feature = "postgres")]
+pub use driver::PgDriver;
+#[cfg(feature = "sqlite")]
+pub use driver::SqliteDriver;
 pub use options::{DEFAULT_SCHEMA, SqlOptions};
 #[cfg(feature = "postgres")]
-pub use postgres::{POSTGRES, PgStore};
+pub use postgres::Postgres;
 #[cfg(feature = "sqlite")]
-pub use sqlite::{SQLITE, SqliteStore};
+pub use sqlite::Sqlite;
+pub use store::SqlStore;
 
-/// A malformed URL or option.
-fn bad_url(backend: &'static str, shown_url: &str, why: String) -> StoreError {
-    StoreError::new(
-        ErrorKind::Backend,
-        backend,
-        format!("bad URL {shown_url}: {why}"),
-    )
-}
+/// A value store and call store in a SQLite database. Cheap to clone.
+///
+/// Opened by [`SqlStore::open`] / [`SqlStore::open_with`] from
+/// `sqlite:///absolute/path/cache.db` or `sqlite::memory:`.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use fleche_core::{Bytes, Digest, ValueStore};
+/// let dir = tempfile::tempdir().unwrap();
+/// let url = format!("sqlite://{}/cache.db", dir.path().display());
+/// let store = fleche_sql::SqliteStore::open(&url).await.unwrap();
+/// let bytes = Bytes::from_static(b"hello");
+/// store.put(Digest::of(&bytes), bytes.clone()).await.unwrap();
+/// assert_eq!(store.get(Digest::of(&bytes)).await.unwrap(), Some(bytes));
+/// # });
+/// ```
+#[cfg(feature = "sqlite")]
+pub type SqliteStore = SqlStore<Sqlite>;
 
-/// A store that could not be opened: the cause, with the URL (without its
-/// password) in front.
-fn open_error(backend: &'static str, shown_url: &str, cause: StoreError) -> StoreError {
-    StoreError::new(
-        cause.kind(),
-        backend,
-        format!("cannot open {shown_url}: {}", cause.message()),
-    )
-    .with_source(cause)
-}
-
-/// A duration in whole milliseconds, as the databases take it.
-fn millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
-/// The claim `owner` won; `previous` is the owner of the row it replaced.
-fn acquired(previous: Option<String>, owner: &Owner) -> Claim {
-    Claim::Acquired {
-        took_over: previous.is_some_and(|p| p != owner.as_str()),
-    }
-}
-
-/// The claim someone else holds for `remaining_ms` more.
-fn held(holder: String, remaining_ms: i64) -> Claim {
-    Claim::Held {
-        holder: Owner::from_string(holder),
-        remaining: Duration::from_millis(u64::try_from(remaining_ms).unwrap_or(0)),
-    }
-}
-
-/// Runs a claim attempt until it decides. An attempt is an upsert that
-/// wins, or a read of the holder that lost to it; between the two the
-/// holder may release, leaving nobody to report, and then it runs again.
-async fn claim_until_decided<F, Fut>(mut attempt: F) -> Result<Claim, sqlx::Error>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<Option<Claim>, sqlx::Error>>,
-{
-    for _ in 0..100 {
-        if let Some(claim) = attempt().await? {
-            return Ok(claim);
-        }
-    }
-    // Claimed and released 100 times between two statements: report it as
-    // held, briefly, and let the caller's backoff try again.
-    Ok(held(String::from("(changing too fast)"), 0))
-}
+/// A value store and call store in a PostgreSQL schema. Cheap to clone.
+///
+/// Opened by [`SqlStore::open`] / [`SqlStore::open_with`] from
+/// `postgres://user[:password]@host[:port]/database?schema=NAME`.
+///
+/// ```no_run
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let store = fleche_sql::PgStore::open("postgres://me@db.internal/cache?schema=team")
+///     .await
+///     .unwrap();
+/// assert_eq!(store.schema(), "team");
+/// # });
+/// ```
+#[cfg(feature = "postgres")]
+pub type PgStore = SqlStore<Postgres>;

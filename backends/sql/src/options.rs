@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use fleche_core::driver::{StoreUrl, UrlError, UrlOption};
+
 /// How a SQL store connects. Every option can also be given in the URL's
 /// query string (`?max_connections=4&acquire_timeout_ms=500`).
 ///
@@ -42,15 +44,60 @@ impl Default for SqlOptions {
 /// The PostgreSQL schema used when none is given.
 pub const DEFAULT_SCHEMA: &str = "fleche";
 
+/// `max_connections`: both databases.
+pub(crate) const MAX_CONNECTIONS: UrlOption = UrlOption::new(
+    "max_connections",
+    "the most connections the pool opens (default 10)",
+);
+/// `acquire_timeout_ms`: both databases.
+pub(crate) const ACQUIRE_TIMEOUT: UrlOption = UrlOption::new(
+    "acquire_timeout_ms",
+    "the longest wait for a connection, or for the server to answer (default 5000)",
+);
+/// `busy_timeout_ms`: SQLite.
+pub(crate) const BUSY_TIMEOUT: UrlOption = UrlOption::new(
+    "busy_timeout_ms",
+    "SQLite: how long a writer waits for another's write lock (default 30000)",
+);
+/// `schema`: PostgreSQL.
+pub(crate) const SCHEMA: UrlOption = UrlOption::new(
+    "schema",
+    "PostgreSQL: the schema that holds the tables, created if missing (default fleche)",
+);
+
 impl SqlOptions {
-    /// The URL options this crate reads (the driver reads its own, such as
-    /// `sslmode`).
-    pub const URL_KEYS: &'static [&'static str] = &[
-        "max_connections",
-        "acquire_timeout_ms",
-        "busy_timeout_ms",
-        "schema",
-    ];
+    /// The URL options that set these options. Each database takes the
+    /// ones that apply to it (`busy_timeout_ms` is SQLite's, `schema`
+    /// PostgreSQL's) and options of its own: see
+    /// [`SqliteStore::URL_OPTIONS`](crate::SqliteStore) and
+    /// [`PgStore::URL_OPTIONS`](crate::PgStore).
+    pub const URL_OPTIONS: &'static [UrlOption] =
+        &[MAX_CONNECTIONS, ACQUIRE_TIMEOUT, BUSY_TIMEOUT, SCHEMA];
+
+    /// These options with the ones `url` gives set over them.
+    ///
+    /// ```
+    /// use fleche_core::StoreUrl;
+    /// let url = StoreUrl::parse("postgres://db/cache?schema=team&max_connections=4").unwrap();
+    /// let options = fleche_sql::SqlOptions::default().with_url(&url).unwrap();
+    /// assert_eq!((options.schema.as_str(), options.max_connections), ("team", 4));
+    /// ```
+    pub fn with_url(mut self, url: &StoreUrl) -> Result<Self, UrlError> {
+        let positive = |n: &str| n.parse().ok().filter(|n| *n > 0);
+        if let Some(n) = url.typed(MAX_CONNECTIONS.name, "a positive number", positive)? {
+            self.max_connections = n;
+        }
+        if let Some(timeout) = url.millis(ACQUIRE_TIMEOUT.name)? {
+            self.acquire_timeout = timeout;
+        }
+        if let Some(timeout) = url.millis(BUSY_TIMEOUT.name)? {
+            self.busy_timeout = timeout;
+        }
+        if let Some(schema) = url.typed(SCHEMA.name, PLAIN_IDENTIFIER, plain_identifier)? {
+            self.schema = schema.to_owned();
+        }
+        Ok(self)
+    }
 
     /// Sets [`SqlOptions::max_connections`].
     pub fn max_connections(mut self, n: u32) -> Self {
@@ -75,112 +122,49 @@ impl SqlOptions {
         self.schema = schema.into();
         self
     }
-
-    /// Sets the option named by a URL key; an error says what the key takes.
-    pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
-        let millis = || {
-            value
-                .parse()
-                .map(Duration::from_millis)
-                .map_err(|_| format!("option `{key}` takes milliseconds, not `{value}`"))
-        };
-        match key {
-            "max_connections" => {
-                self.max_connections = value.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
-                    format!("option `{key}` takes a positive number, not `{value}`")
-                })?
-            }
-            "acquire_timeout_ms" => self.acquire_timeout = millis()?,
-            "busy_timeout_ms" => self.busy_timeout = millis()?,
-            "schema" => {
-                check_schema_name(value)?;
-                self.schema = value.to_owned();
-            }
-            _ => return Err(format!("unknown option `{key}`")),
-        }
-        Ok(())
-    }
 }
 
-/// A schema name is an SQL identifier we put into statements, so it is
-/// restricted to letters, digits and underscores.
-pub(crate) fn check_schema_name(name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
+/// What a schema name must be.
+pub(crate) const PLAIN_IDENTIFIER: &str =
+    "a plain identifier (lowercase letters, digits and _, at most 63, not starting with a digit)";
+
+/// `name`, if it is a plain identifier. A schema name is an SQL identifier
+/// that we put into statements, so it is restricted to letters, digits and
+/// underscores.
+pub(crate) fn plain_identifier(name: &str) -> Option<&str> {
+    let plain = !name.is_empty()
         && name.len() <= 63
         && !name.starts_with(|c: char| c.is_ascii_digit())
         && name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "schema `{name}` is not a plain identifier (lowercase letters, digits and _, at most 63, not starting with a digit)"
-        ))
-    }
-}
-
-/// Splits a URL's query options into this crate's (applied to `options`)
-/// and the driver's, which must be among `driver_keys`. Returns the URL
-/// with only the driver's options left.
-pub(crate) fn split_url(
-    url: &str,
-    driver_keys: &[&str],
-    options: &mut SqlOptions,
-) -> Result<String, String> {
-    let Some((base, query)) = url.split_once('?') else {
-        return Ok(url.to_owned());
-    };
-    let mut kept = Vec::new();
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        if SqlOptions::URL_KEYS.contains(&key) {
-            let value = percent_encoding::percent_decode_str(value).decode_utf8_lossy();
-            options.set(key, &value)?;
-        } else if driver_keys.contains(&key) {
-            kept.push(pair);
-        } else {
-            return Err(format!(
-                "unknown option `{key}`; this store takes {}, {}",
-                SqlOptions::URL_KEYS.join(", "),
-                driver_keys.join(", ")
-            ));
-        }
-    }
-    Ok(if kept.is_empty() {
-        base.to_owned()
-    } else {
-        format!("{base}?{}", kept.join("&"))
-    })
+    plain.then_some(name)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn options(url: &str) -> Result<SqlOptions, UrlError> {
+        SqlOptions::default().with_url(&StoreUrl::parse(url).unwrap())
+    }
+
     #[test]
-    fn url_options_are_split_from_driver_options() {
-        let mut options = SqlOptions::default();
-        let url = split_url(
-            "postgres://u@h/db?schema=s1&sslmode=disable&acquire_timeout_ms=250",
-            &["sslmode"],
-            &mut options,
-        )
-        .unwrap();
-        assert_eq!(url, "postgres://u@h/db?sslmode=disable");
-        assert_eq!(options.schema, "s1");
-        assert_eq!(options.acquire_timeout, Duration::from_millis(250));
+    fn url_options_set_the_options() {
+        let o =
+            options("postgres://u@h/db?schema=s1&sslmode=disable&acquire_timeout_ms=250").unwrap();
+        assert_eq!(o.schema, "s1");
+        assert_eq!(o.acquire_timeout, Duration::from_millis(250));
+        assert_eq!(o.max_connections, 10, "the default stays");
     }
 
     #[test]
     fn bad_options_say_what_they_take() {
-        let mut options = SqlOptions::default();
-        let err = split_url("sqlite:///x?nosuch=1", &["mode"], &mut options).unwrap_err();
-        assert!(err.contains("unknown option `nosuch`") && err.contains("busy_timeout_ms"));
-        let err = split_url("sqlite:///x?busy_timeout_ms=soon", &[], &mut options).unwrap_err();
-        assert!(err.contains("takes milliseconds"), "{err}");
-        let err = split_url("postgres://h/d?schema=a;drop", &[], &mut options).unwrap_err();
-        assert!(err.contains("not a plain identifier"), "{err}");
-        assert!(options.set("max_connections", "0").is_err());
+        let err = options("sqlite:///x?busy_timeout_ms=soon").unwrap_err();
+        assert!(err.to_string().contains("takes milliseconds"), "{err}");
+        let err = options("postgres://h/d?schema=a;drop").unwrap_err();
+        assert!(err.to_string().contains("plain identifier"), "{err}");
+        let err = options("postgres://h/d?max_connections=0").unwrap_err();
+        assert!(err.to_string().contains("a positive number"), "{err}");
     }
 }

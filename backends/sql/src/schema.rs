@@ -5,40 +5,61 @@ use std::time::Duration;
 use fleche_core::{ErrorKind, StoreError};
 use sqlx::migrate::{MigrateError, Migrator};
 
-/// The newest schema version this crate knows.
-pub(crate) fn latest(migrator: &Migrator) -> i64 {
-    migrator.iter().map(|m| m.version).max().unwrap_or(0)
-}
+use crate::database::Database;
+use crate::error::{migrate_error, store_error};
+use crate::exec::Exec;
+use crate::rows::SchemaVersion;
+use crate::statements::Statements;
 
-/// Fails clearly if the database was set up by a newer fleche-sql, whose
-/// tables this one could misread.
-pub(crate) fn refuse_newer(
-    backend: &'static str,
-    found: Option<i64>,
-    migrator: &Migrator,
-) -> Result<(), StoreError> {
+/// Applies the migrations the database lacks, refusing a schema set up by
+/// a newer fleche-sql, whose tables this one could misread. A database at
+/// the newest version costs two reads and no lock.
+pub(crate) async fn migrate<D: Database>(db: &D, sql: &Statements) -> Result<(), StoreError> {
+    let found = version(db, sql)
+        .await
+        .map_err(|e| store_error::<D>("cannot read the schema version", e))?;
+    let latest = latest(D::migrator());
     match found {
-        Some(found) if found > latest(migrator) => Err(StoreError::new(
+        Some(found) if found > latest => Err(StoreError::new(
             ErrorKind::Backend,
-            backend,
+            D::BACKEND,
             format!(
-                "the database has fleche-sql schema version {found}, newer than the {} this build knows; upgrade fleche-sql (or point it at another database or schema)",
-                latest(migrator)
+                "the database has fleche-sql schema version {found}, newer than the {latest} this build knows; upgrade fleche-sql (or point it at another database or schema)"
             ),
         )),
-        _ => Ok(()),
+        Some(found) if found == latest => Ok(()),
+        _ => with_retries::<D, _, _>(|| db.run_migrations()).await,
     }
+}
+
+/// The newest migration applied, `None` on a fresh database.
+async fn version<D: Database>(db: &D, sql: &Statements) -> Result<Option<i64>, sqlx::Error> {
+    let pool = db.pool();
+    if pool
+        .fetch_optional::<()>(&sql.has_migrations, vec![])
+        .await?
+        .is_none()
+    {
+        return Ok(None);
+    }
+    let version = pool
+        .fetch_optional::<SchemaVersion>(&sql.schema_version, vec![])
+        .await?;
+    Ok(version.and_then(|v| v.0))
+}
+
+/// The newest schema version this crate knows.
+fn latest(migrator: &Migrator) -> i64 {
+    migrator.iter().map(|m| m.version).max().unwrap_or(0)
 }
 
 /// Runs `migrate` until it succeeds, a few times. Several processes that
 /// open a fresh database at once race to set it up; the losers fail (a
 /// table or a migration row that already exists) and, run again, find the
 /// schema in place.
-pub(crate) async fn with_retries<F, Fut>(
-    backend: &'static str,
-    mut migrate: F,
-) -> Result<(), StoreError>
+async fn with_retries<D, F, Fut>(mut migrate: F) -> Result<(), StoreError>
 where
+    D: Database,
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<(), MigrateError>>,
 {
@@ -50,14 +71,7 @@ where
                 attempt += 1;
                 tokio::time::sleep(Duration::from_millis(20 << attempt)).await;
             }
-            Err(e) => {
-                return Err(StoreError::new(
-                    migrate_kind(&e),
-                    backend,
-                    format!("cannot set up the schema: {e}"),
-                )
-                .with_source(e));
-            }
+            Err(e) => return Err(migrate_error::<D>(e)),
         }
     }
 }
@@ -69,13 +83,4 @@ fn is_race(e: &MigrateError) -> bool {
         e,
         MigrateError::Execute(_) | MigrateError::ExecuteMigration(..)
     )
-}
-
-fn migrate_kind(e: &MigrateError) -> ErrorKind {
-    match e {
-        MigrateError::Execute(sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut) => {
-            ErrorKind::Unavailable
-        }
-        _ => ErrorKind::Backend,
-    }
 }

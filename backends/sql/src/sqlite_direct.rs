@@ -26,14 +26,21 @@ const MAX_IDLE: usize = 8;
 #[derive(Debug)]
 pub(crate) struct DirectReads {
     path: PathBuf,
+    /// Opened read-only, as the store's own connections are.
+    read_only: bool,
+    /// The VFS the store's connections use: another one could lock the
+    /// file differently, and two ways of locking one file corrupt it.
+    vfs: Option<String>,
     idle: Mutex<Vec<Connection>>,
 }
 
 impl DirectReads {
     /// Reads from the database at `path`, which the store has set up.
-    pub(crate) fn new(path: PathBuf) -> Self {
+    pub(crate) fn new(path: PathBuf, read_only: bool, vfs: Option<String>) -> Self {
         Self {
             path,
+            read_only,
+            vfs,
             idle: Mutex::new(Vec::new()),
         }
     }
@@ -67,10 +74,15 @@ impl DirectReads {
     fn open(&self) -> rusqlite::Result<Connection> {
         // Without CREATE: the store made the file; a read of a file that
         // was since removed is an error, not a new empty database.
-        let conn = Connection::open_with_flags(
-            &self.path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
+        let flags = OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | match self.read_only {
+                true => OpenFlags::SQLITE_OPEN_READ_ONLY,
+                false => OpenFlags::SQLITE_OPEN_READ_WRITE,
+            };
+        let conn = match &self.vfs {
+            Some(vfs) => Connection::open_with_flags_and_vfs(&self.path, flags, vfs.as_str())?,
+            None => Connection::open_with_flags(&self.path, flags)?,
+        };
         conn.busy_timeout(Duration::ZERO)?;
         Ok(conn)
     }
@@ -105,7 +117,7 @@ mod tests {
                 "PRAGMA journal_mode = DELETE; CREATE TABLE t (x); INSERT INTO t VALUES (7);",
             )
             .unwrap();
-        let reads = DirectReads::new(path);
+        let reads = DirectReads::new(path, false, None);
         let x: Option<i64> = reads
             .read(|c| c.query_row("SELECT x FROM t", [], |r| r.get(0)))
             .unwrap();
@@ -129,7 +141,7 @@ mod tests {
     #[test]
     fn a_removed_file_is_an_error_not_a_new_database() {
         let dir = tempfile::tempdir().unwrap();
-        let reads = DirectReads::new(dir.path().join("gone"));
+        let reads = DirectReads::new(dir.path().join("gone"), false, None);
         assert!(
             reads
                 .read(|c| c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)))

@@ -2,11 +2,11 @@
 //! database, a truncated database, rows that do not make a record, and
 //! results whose bytes were damaged. (A newer schema: `tests/schema.rs`.)
 
-use fleche::{CallStore, Digest, ErrorKind, StoreError, bridge, fleche};
+use fleche::{CallStore, Digest, ErrorChain, ErrorKind, StoreError, bridge, fleche};
 use fleche_sql::{PgStore, SqliteStore};
 
 mod common;
-use common::PgSchema;
+use common::{PgSchema, store_error};
 
 #[fleche]
 fn square(x: u64) -> u64 {
@@ -17,8 +17,8 @@ fn sqlite_url(dir: &tempfile::TempDir) -> String {
     format!("sqlite://{}/cache.db", dir.path().display())
 }
 
-fn connect_sqlite(url: &str) -> Result<SqliteStore, StoreError> {
-    bridge::block_on(SqliteStore::connect(url))
+fn open_sqlite(url: &str) -> Result<SqliteStore, StoreError> {
+    bridge::block_on(SqliteStore::open(url)).map_err(store_error)
 }
 
 #[test]
@@ -27,9 +27,9 @@ fn a_file_that_is_not_a_database_is_refused_and_left_alone() {
     let path = dir.path().join("cache.db");
     let text = b"my thesis, not a database; do not overwrite me\n".repeat(100);
     std::fs::write(&path, &text).unwrap();
-    let err = connect_sqlite(&sqlite_url(&dir)).unwrap_err();
+    let err = open_sqlite(&sqlite_url(&dir)).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
-    let msg = err.to_string();
+    let msg = ErrorChain(&err).to_string();
     assert!(
         msg.contains("cache.db") && msg.contains("not a database"),
         "{msg}"
@@ -41,7 +41,7 @@ fn a_file_that_is_not_a_database_is_refused_and_left_alone() {
 fn a_truncated_database_never_reads_as_a_record() {
     let dir = tempfile::tempdir().unwrap();
     let url = sqlite_url(&dir);
-    let store = connect_sqlite(&url).unwrap();
+    let store = open_sqlite(&url).unwrap();
     let cache = fleche::Cache::new(
         std::sync::Arc::new(store.clone()),
         std::sync::Arc::new(store),
@@ -52,7 +52,7 @@ fn a_truncated_database_never_reads_as_a_record() {
         }
     });
     // Fold the WAL into the main file so the truncation hits the records.
-    let store = connect_sqlite(&url).unwrap();
+    let store = open_sqlite(&url).unwrap();
     bridge::block_on(sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(store.pool())).unwrap();
     drop(store);
     let path = dir.path().join("cache.db");
@@ -64,7 +64,7 @@ fn a_truncated_database_never_reads_as_a_record() {
 
     // Either the database refuses to open, or reads fail as Corrupt or
     // find nothing; no read returns a record that is not whole.
-    let store = match connect_sqlite(&url) {
+    let store = match open_sqlite(&url) {
         Ok(store) => store,
         Err(e) => {
             assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
@@ -162,7 +162,7 @@ impl Pool for PgStore {
 #[test]
 fn damaged_sqlite_rows_are_reported_and_repaired() {
     let dir = tempfile::tempdir().unwrap();
-    let store = connect_sqlite(&sqlite_url(&dir)).unwrap();
+    let store = open_sqlite(&sqlite_url(&dir)).unwrap();
     damaged_rows_are_reported_and_repaired(
         store,
         &[
@@ -183,7 +183,7 @@ fn damaged_postgres_rows_are_reported_and_repaired() {
     let Some(schema) = PgSchema::new("damaged") else {
         return;
     };
-    let store = bridge::block_on(PgStore::connect(&schema.url(""))).unwrap();
+    let store = bridge::block_on(PgStore::open(&schema.url(""))).unwrap();
     damaged_rows_are_reported_and_repaired(
         store,
         &[

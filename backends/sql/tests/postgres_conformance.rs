@@ -6,6 +6,9 @@ use fleche_conformance::{Factory, Location, Stores};
 use fleche_core::{StoreError, async_trait};
 use fleche_sql::{PgStore, SqlOptions};
 
+mod common;
+use common::store_error;
+
 const SERVER: &str = "FLECHE_TEST_POSTGRES_URL";
 
 /// A fresh schema per case; the URL naming it is the location.
@@ -21,12 +24,19 @@ impl Factory for PgFactory {
     }
 
     async fn open(&self, at: &Location) -> Result<Stores, StoreError> {
-        let store = PgStore::connect_with(&at.0, SqlOptions::default().max_connections(4)).await?;
+        let options = SqlOptions::default().max_connections(4);
+        let store = PgStore::open_with(&at.0, options)
+            .await
+            .map_err(store_error)?;
         Ok(Stores::both(std::sync::Arc::new(store)))
     }
 
     async fn destroy(&self, at: &Location) -> Result<(), StoreError> {
-        PgStore::connect(&at.0).await?.drop_schema().await
+        PgStore::open(&at.0)
+            .await
+            .map_err(store_error)?
+            .destroy()
+            .await
     }
 }
 

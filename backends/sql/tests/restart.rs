@@ -312,7 +312,7 @@ fn caching_resumes_after_a_postgres_restart() {
     pg.start();
     // The loop's keys are hits again once the pool has reconnected.
     let deadline = Instant::now() + Duration::from_secs(60);
-    let back_hits = || fleche::with_cache(cache.clone(), || counted::contains(&1)).unwrap_or(false);
+    let back_hits = || fleche::with_cache(cache.clone(), || counted::contains(&1).unwrap_or(false));
     while !back_hits() {
         assert!(Instant::now() < deadline, "caching did not resume");
         std::thread::sleep(Duration::from_millis(100));

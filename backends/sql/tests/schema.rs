@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use fleche::{CallStore, Digest, Owner, bridge};
+use fleche::{CallStore, Digest, ErrorChain, Owner, bridge};
 use fleche_sql::{PgStore, SqliteStore};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -41,7 +41,7 @@ fn a_postgres_schema_1_is_upgraded_with_unlogged_claims() {
             .unwrap();
         assert_eq!(before, "p", "schema 1 logs its claims");
 
-        let store = PgStore::connect(&schema.url("")).await.unwrap();
+        let store = PgStore::open(&schema.url("")).await.unwrap();
         let version: i64 = sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations")
             .fetch_one(store.pool())
             .await
@@ -63,7 +63,7 @@ fn a_postgres_schema_1_is_upgraded_with_unlogged_claims() {
 fn a_sqlite_schema_from_a_newer_version_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let url = sqlite_url(&dir);
-    let store = bridge::block_on(SqliteStore::connect(&url)).unwrap();
+    let store = bridge::block_on(SqliteStore::open(&url)).unwrap();
     bridge::block_on(
         sqlx::query(
             "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
@@ -73,8 +73,8 @@ fn a_sqlite_schema_from_a_newer_version_is_refused() {
     )
     .unwrap();
     drop(store);
-    let err = bridge::block_on(SqliteStore::connect(&url)).unwrap_err();
-    let msg = err.to_string();
+    let err = bridge::block_on(SqliteStore::open(&url)).unwrap_err();
+    let msg = ErrorChain(&err).to_string();
     assert!(
         msg.contains("schema version 999, newer than") && msg.contains("upgrade fleche-sql"),
         "{msg}"
@@ -86,7 +86,7 @@ fn a_postgres_schema_from_a_newer_version_is_refused() {
     let Some(schema) = PgSchema::new("newer") else {
         return;
     };
-    let store = bridge::block_on(PgStore::connect(&schema.url(""))).unwrap();
+    let store = bridge::block_on(PgStore::open(&schema.url(""))).unwrap();
     bridge::block_on(
         sqlx::query(
             "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
@@ -95,9 +95,41 @@ fn a_postgres_schema_from_a_newer_version_is_refused() {
         .execute(store.pool()),
     )
     .unwrap();
-    let err = bridge::block_on(PgStore::connect(&schema.url(""))).unwrap_err();
-    assert!(
-        err.to_string().contains("schema version 999, newer than"),
-        "{err}"
-    );
+    let err = bridge::block_on(PgStore::open(&schema.url(""))).unwrap_err();
+    let msg = ErrorChain(&err).to_string();
+    assert!(msg.contains("schema version 999, newer than"), "{msg}");
+}
+
+#[test]
+fn destroy_leaves_an_empty_sqlite_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url(&dir);
+    let store = bridge::block_on(SqliteStore::open(&url)).unwrap();
+    let key = Digest::of(b"destroyed");
+    bridge::block_on(fleche::ValueStore::put(&store, key, b"x".to_vec().into())).unwrap();
+    bridge::block_on(store.destroy()).unwrap();
+    let conn = rusqlite::Connection::open(dir.path().join("cache.db")).unwrap();
+    let tables: i64 = conn
+        .query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(tables, 0, "no table, index or trigger is left");
+    // Opened again, it is a fresh store.
+    let store = bridge::block_on(SqliteStore::open(&url)).unwrap();
+    assert!(!bridge::block_on(fleche::ValueStore::contains(&store, key)).unwrap());
+}
+
+#[test]
+fn destroy_drops_the_postgres_schema() {
+    let Some(schema) = PgSchema::new("destroy") else {
+        return;
+    };
+    let store = bridge::block_on(PgStore::open(&schema.url(""))).unwrap();
+    bridge::block_on(store.destroy()).unwrap();
+    let exists: bool = bridge::block_on(
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
+            .bind(schema.name())
+            .fetch_one(store.pool()),
+    )
+    .unwrap();
+    assert!(!exists, "the schema {} is gone", schema.name());
 }

@@ -5,6 +5,9 @@ use fleche_conformance::{Factory, Location, Stores};
 use fleche_core::{ErrorKind, StoreError, async_trait};
 use fleche_sql::SqliteStore;
 
+mod common;
+use common::store_error;
+
 /// A fresh database file in a fresh directory per case; its URL is the
 /// location.
 struct SqliteFactory;
@@ -25,7 +28,7 @@ impl Factory for SqliteFactory {
     }
 
     async fn open(&self, at: &Location) -> Result<Stores, StoreError> {
-        let store = SqliteStore::connect(&at.0).await?;
+        let store = SqliteStore::open(&at.0).await.map_err(store_error)?;
         Ok(Stores::both(std::sync::Arc::new(store)))
     }
 

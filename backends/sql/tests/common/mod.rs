@@ -2,8 +2,18 @@
 
 #![allow(dead_code)] // each test binary uses its own part
 
-use fleche::bridge;
+use fleche::{ErrorKind, OpenError, StoreError, bridge};
 use sqlx::Connection;
+
+/// The store error of a store that did not open, for code that reports
+/// `StoreError`s (the conformance factories); a URL error, which these
+/// tests never expect, as a backend error with it as the source.
+pub(crate) fn store_error(e: OpenError) -> StoreError {
+    match e {
+        OpenError::Store(e) => e,
+        other => StoreError::new(ErrorKind::Backend, "sql", "the URL is wrong").with_source(other),
+    }
+}
 
 /// A PostgreSQL schema of one test's own on the server named by
 /// `FLECHE_TEST_POSTGRES_URL`, dropped when this goes out of scope, even
