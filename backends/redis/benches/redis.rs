@@ -77,13 +77,13 @@ struct Fixture {
     url: String,
 }
 
-fn fixture(url: &str) -> Result<Fixture, fleche::StoreError> {
+fn fixture(url: &str) -> Result<Fixture, Box<dyn std::error::Error>> {
     let namespace = format!("fleche-bench-{}", std::process::id());
-    let store = Arc::new(bridge::block_on(RedisStore::connect_with(
+    let store = Arc::new(bridge::block_on(RedisStore::open_with(
         url,
         RedisOptions::default().namespace(namespace),
     ))?);
-    bridge::block_on(store.delete_namespace())?;
+    bridge::block_on(store.destroy())?;
     let cache = Cache::new(store.clone(), store.clone());
     let unclaimed = Cache::builder(store.clone(), store.clone())
         .claims(ClaimPolicy::Never)
@@ -100,19 +100,15 @@ fn fixture(url: &str) -> Result<Fixture, fleche::StoreError> {
 /// against the same server: its GET requests per second, or why there is
 /// none.
 fn run_redis_benchmark(url: &str, pipeline: u32) -> Result<f64, String> {
-    let authority = url
-        .split_once("://")
-        .map_or(url, |(_, rest)| rest)
-        .split(['/', '?'])
-        .next()
-        .unwrap_or("");
-    if authority.contains('@') {
+    let url = fleche::StoreUrl::parse(url).map_err(|e| e.to_string())?;
+    if url.username().is_some() || url.password().is_some() {
         return Err("the server URL has credentials; run redis-benchmark by hand".into());
     }
-    let (host, port) = authority.rsplit_once(':').unwrap_or((authority, "6379"));
+    let host = url.host().unwrap_or_else(|| "127.0.0.1".to_owned());
+    let port = url.port().unwrap_or(6379).to_string();
     let out = Command::new("redis-benchmark")
         .args([
-            "-h", host, "-p", port, "-t", "get", "-c", "64", "-n", "100000", "-q",
+            "-h", &host, "-p", &port, "-t", "get", "-c", "64", "-n", "100000", "-q",
         ])
         .args(["-P", &pipeline.to_string()])
         .output()
@@ -435,16 +431,17 @@ fn main() {
         Ok(fx) => fx,
         Err(e) => {
             if std::env::var("FLECHE_TEST_REQUIRE_ALL").is_ok_and(|v| v == "1") {
-                panic!("fleche redis bench: no server: {e}");
+                panic!("fleche redis bench: no server: {}", fleche::ErrorChain(&*e));
             }
             eprintln!(
-                "SKIPPED fleche redis bench: no server ({e}); run `eval \"$(scripts/services up)\"`"
+                "SKIPPED fleche redis bench: no server ({}); run `eval \"$(scripts/services up)\"`",
+                fleche::ErrorChain(&*e)
             );
             return;
         }
     };
     let figures = measure(&fx, plan);
-    let _ = bridge::block_on(fx.store.delete_namespace());
+    let _ = bridge::block_on(fx.store.destroy());
     if mode != RunMode::Smoke {
         print_summary(&figures, plan);
     } else {

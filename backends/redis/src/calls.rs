@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use fleche_core::bridge::on_fleche_runtime;
 use fleche_core::{
     Bytes, CallRecord, CallStore, Capabilities, Claim, Digest, ErrorKind, Owner, Query, RecordHead,
     StoreError, ValueRef, async_trait,
@@ -11,7 +10,7 @@ use futures::stream::BoxStream;
 use redis::Value;
 
 use crate::error::{corrupt, store_error};
-use crate::{REDIS, RedisStore, scripts};
+use crate::{RedisStore, scripts};
 
 /// Decodes a record's CBOR, checking that it is `key`'s.
 pub(crate) fn decode_record(key: Digest, bytes: &[u8]) -> Result<CallRecord, StoreError> {
@@ -41,10 +40,11 @@ impl CallStore for RedisStore {
         let bytes = record.to_bytes().map_err(|e| {
             StoreError::new(
                 ErrorKind::Backend,
-                REDIS,
-                format!("cannot encode the record: {e}"),
+                RedisStore::BACKEND,
+                "cannot encode the call record",
             )
             .with_key(key)
+            .with_source(e)
         })?;
         let keys = &self.inner.keys;
         let apart = match record.result.inline {
@@ -65,21 +65,20 @@ impl CallStore for RedisStore {
             .arg(&self.inner.function_prefix)
             .arg(&self.inner.value_prefix);
         let mut conn = self.inner.conn.clone();
-        on_fleche_runtime(invocation.invoke_async::<()>(&mut conn))
+        invocation
+            .invoke_async::<()>(&mut conn)
             .await
-            .map_err(|e| store_error(e, Some(key)))
+            .map_err(|e| store_error("write the call record", Some(key), e))
     }
 
     async fn get(&self, key: Digest) -> Result<Option<CallRecord>, StoreError> {
         let mut conn = self.inner.conn.clone();
-        let bytes: Option<Vec<u8>> = on_fleche_runtime(
-            redis::cmd("HGET")
-                .arg(self.inner.keys.record(key))
-                .arg("r")
-                .query_async(&mut conn),
-        )
-        .await
-        .map_err(|e| store_error(e, Some(key)))?;
+        let bytes: Option<Vec<u8>> = redis::cmd("HGET")
+            .arg(self.inner.keys.record(key))
+            .arg("r")
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| store_error("read the call record", Some(key), e))?;
         bytes.map(|b| decode_record(key, &b)).transpose()
     }
 
@@ -87,9 +86,10 @@ impl CallStore for RedisStore {
         let mut invocation = scripts::GET_RESULT.key(self.inner.keys.record(key));
         invocation.arg(&self.inner.value_prefix);
         let mut conn = self.inner.conn.clone();
-        let reply: Value = on_fleche_runtime(invocation.invoke_async(&mut conn))
+        let reply: Value = invocation
+            .invoke_async(&mut conn)
             .await
-            .map_err(|e| store_error(e, Some(key)))?;
+            .map_err(|e| store_error("read the call record", Some(key), e))?;
         let mut parts = match reply {
             Value::Nil => return Ok(None),
             Value::Array(parts) => parts.into_iter(),
@@ -123,9 +123,10 @@ impl CallStore for RedisStore {
             .arg(key.to_hex())
             .arg(&self.inner.function_prefix);
         let mut conn = self.inner.conn.clone();
-        let n: u64 = on_fleche_runtime(invocation.invoke_async(&mut conn))
+        let n: u64 = invocation
+            .invoke_async(&mut conn)
             .await
-            .map_err(|e| store_error(e, Some(key)))?;
+            .map_err(|e| store_error("delete the call record", Some(key), e))?;
         Ok(n > 0)
     }
 
@@ -156,6 +157,6 @@ impl CallStore for RedisStore {
     }
 
     fn backend_name(&self) -> &'static str {
-        REDIS
+        RedisStore::BACKEND
     }
 }

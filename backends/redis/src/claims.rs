@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use fleche_core::bridge::on_fleche_runtime;
 use fleche_core::{Claim, Digest, Owner, StoreError};
 use redis::Value;
 
@@ -32,9 +31,10 @@ pub(crate) async fn claim(
         .arg(millis(ttl))
         .arg(millis(ttl + HOLDER_MEMORY));
     let mut conn = store.inner.conn.clone();
-    let reply: Vec<Value> = on_fleche_runtime(invocation.invoke_async(&mut conn))
+    let reply: Vec<Value> = invocation
+        .invoke_async(&mut conn)
         .await
-        .map_err(|e| store_error(e, Some(key)))?;
+        .map_err(|e| store_error("claim the key", Some(key), e))?;
     let int = |v: Option<&Value>| match v {
         Some(Value::Int(n)) => Some(*n),
         _ => None,
@@ -67,9 +67,10 @@ pub(crate) async fn renew(
         .arg(millis(ttl))
         .arg(millis(ttl + HOLDER_MEMORY));
     let mut conn = store.inner.conn.clone();
-    let n: u64 = on_fleche_runtime(invocation.invoke_async(&mut conn))
+    let n: u64 = invocation
+        .invoke_async(&mut conn)
         .await
-        .map_err(|e| store_error(e, Some(key)))?;
+        .map_err(|e| store_error("renew the claim", Some(key), e))?;
     Ok(n == 1)
 }
 
@@ -82,8 +83,9 @@ pub(crate) async fn release(
     let mut invocation = scripts::RELEASE.key(keys.lease(key));
     invocation.key(keys.holder(key)).arg(owner.as_str());
     let mut conn = store.inner.conn.clone();
-    let n: u64 = on_fleche_runtime(invocation.invoke_async(&mut conn))
+    let n: u64 = invocation
+        .invoke_async(&mut conn)
         .await
-        .map_err(|e| store_error(e, Some(key)))?;
+        .map_err(|e| store_error("release the claim", Some(key), e))?;
     Ok(n == 1)
 }

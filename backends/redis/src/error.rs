@@ -1,9 +1,10 @@
-//! Turning driver errors into [`StoreError`]s of the right kind.
+//! Turning driver errors into [`StoreError`]s of the right kind, which
+//! say what was being done and leave the driver's words to `source()`.
 
 use fleche_core::{Digest, ErrorKind, StoreError};
 use redis::{RedisError, ServerErrorKind};
 
-use crate::REDIS;
+use crate::RedisStore;
 
 /// The kind of a driver error: whether a retry later can help.
 pub(crate) fn kind_of(e: &RedisError) -> ErrorKind {
@@ -32,10 +33,12 @@ pub(crate) fn kind_of(e: &RedisError) -> ErrorKind {
     }
 }
 
-/// A [`StoreError`] for a failed driver call about `key`. The driver's
-/// messages never contain the connection URL or its password.
-pub(crate) fn store_error(e: RedisError, key: Option<Digest>) -> StoreError {
-    let err = StoreError::new(kind_of(&e), REDIS, e.to_string()).with_source(e);
+/// A [`StoreError`] for a failed driver call: `cannot {doing}`, about
+/// `key` if there is one, with the driver's error as its source (whose
+/// messages never contain the connection's password).
+pub(crate) fn store_error(doing: &str, key: Option<Digest>, e: RedisError) -> StoreError {
+    let err =
+        StoreError::new(kind_of(&e), RedisStore::BACKEND, format!("cannot {doing}")).with_cause(e);
     match key {
         Some(key) => err.with_key(key),
         None => err,
@@ -44,7 +47,7 @@ pub(crate) fn store_error(e: RedisError, key: Option<Digest>) -> StoreError {
 
 /// Stored bytes that do not read as what this store writes.
 pub(crate) fn corrupt(key: Digest, what: impl Into<String>) -> StoreError {
-    StoreError::new(ErrorKind::Corrupt, REDIS, what).with_key(key)
+    StoreError::new(ErrorKind::Corrupt, RedisStore::BACKEND, what).with_key(key)
 }
 
 #[cfg(test)]
@@ -59,5 +62,20 @@ mod tests {
         assert_eq!(kind_of(&timeout), ErrorKind::Unavailable);
         let client = RedisError::from((redis::ErrorKind::Client, "bad"));
         assert_eq!(kind_of(&client), ErrorKind::Backend);
+    }
+
+    #[test]
+    fn the_cause_is_the_source_not_the_message() {
+        let io = RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        let cause = io.to_string();
+        let e = store_error("read the call record", Some(Digest::of(b"k")), io);
+        assert_eq!(e.kind(), ErrorKind::Unavailable);
+        assert_eq!(e.message(), "cannot read the call record");
+        assert!(!e.to_string().contains(&cause), "{e}");
+        let source = std::error::Error::source(&e).expect("the driver's error");
+        assert_eq!(source.to_string(), cause);
+        // The driver's error shows the I/O error's words and returns it as
+        // its source; the chain says them once.
+        assert!(source.source().is_none(), "{:?}", source.source());
     }
 }

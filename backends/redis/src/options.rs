@@ -2,12 +2,15 @@
 
 use std::time::Duration;
 
+use fleche_core::driver::{StoreUrl, UrlError, UrlOption};
+
 /// The namespace used when none is given.
 pub const DEFAULT_NAMESPACE: &str = "fleche";
 
 /// How a Redis store connects and where it keeps its keys. Every option can
 /// also be given in the URL's query string
-/// (`redis://h:6379/0?namespace=team&ttl_ms=86400000`).
+/// (`redis://h:6379/0?namespace=team&ttl_ms=86400000`; see
+/// [`RedisOptions::URL_OPTIONS`]).
 ///
 /// ```
 /// use std::time::Duration;
@@ -51,14 +54,63 @@ impl Default for RedisOptions {
 }
 
 impl RedisOptions {
-    /// The URL options this crate reads.
-    pub const URL_KEYS: &'static [&'static str] = &[
-        "namespace",
-        "ttl_ms",
-        "connect_timeout_ms",
-        "response_timeout_ms",
-        "reconnect_retries",
+    /// The options a `redis://` or `rediss://` URL may carry.
+    pub const URL_OPTIONS: &'static [UrlOption] = &[
+        UrlOption::new(
+            "namespace",
+            "the prefix of every key: letters, digits, `_ - . :` (default fleche)",
+        ),
+        UrlOption::new(
+            "ttl_ms",
+            "records and values expire this long after they were last written (default 0: never)",
+        ),
+        UrlOption::new(
+            "connect_timeout_ms",
+            "the longest wait to open a connection (default 1000)",
+        ),
+        UrlOption::new(
+            "response_timeout_ms",
+            "the longest wait for the answer to one command (default 2000)",
+        ),
+        UrlOption::new(
+            "reconnect_retries",
+            "quick reconnection attempts before a command fails as unavailable (default 1)",
+        ),
     ];
+
+    /// These options with the ones `url` gives set over them.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use fleche_core::StoreUrl;
+    /// use fleche_redis::RedisOptions;
+    ///
+    /// let url = StoreUrl::parse("redis://h/0?namespace=team&ttl_ms=60000").unwrap();
+    /// let options = RedisOptions::default().with_url(&url).unwrap();
+    /// assert_eq!((options.namespace.as_str(), options.ttl), ("team", Some(Duration::from_secs(60))));
+    /// let url = StoreUrl::parse("redis://h/0?ttl_ms=soon").unwrap();
+    /// assert!(RedisOptions::default().with_url(&url).unwrap_err().to_string().contains("milliseconds"));
+    /// ```
+    pub fn with_url(mut self, url: &StoreUrl) -> Result<Self, UrlError> {
+        if let Some(namespace) = url.text("namespace")? {
+            check_namespace(namespace)?;
+            self.namespace = namespace.to_owned();
+        }
+        // `ttl_ms=0` turns expiry off.
+        if let Some(ttl) = url.millis("ttl_ms")? {
+            self.ttl = Some(ttl).filter(|t| !t.is_zero());
+        }
+        if let Some(timeout) = positive_millis(url, "connect_timeout_ms")? {
+            self.connect_timeout = timeout;
+        }
+        if let Some(timeout) = positive_millis(url, "response_timeout_ms")? {
+            self.response_timeout = timeout;
+        }
+        if let Some(retries) = url.number("reconnect_retries")? {
+            self.reconnect_retries = retries;
+        }
+        Ok(self)
+    }
 
     /// Sets [`RedisOptions::namespace`].
     pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
@@ -89,59 +141,21 @@ impl RedisOptions {
         self.reconnect_retries = retries;
         self
     }
+}
 
-    /// Sets the option named by a URL key; an error says what the key takes.
-    ///
-    /// ```
-    /// let mut options = fleche_redis::RedisOptions::default();
-    /// options.set("ttl_ms", "60000").unwrap();
-    /// assert_eq!(options.ttl, Some(std::time::Duration::from_secs(60)));
-    /// assert!(options.set("colour", "blue").unwrap_err().contains("unknown option"));
-    /// ```
-    pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
-        let positive_millis = || {
-            value
-                .parse::<u64>()
-                .ok()
-                .filter(|n| *n > 0)
-                .map(Duration::from_millis)
-                .ok_or_else(|| {
-                    format!("option `{key}` takes a positive number of milliseconds, not `{value}`")
-                })
-        };
-        match key {
-            "namespace" => {
-                check_namespace(value)?;
-                self.namespace = value.to_owned();
-            }
-            // `ttl_ms=0` turns expiry off.
-            "ttl_ms" => {
-                self.ttl = match value {
-                    "0" => None,
-                    _ => Some(positive_millis()?),
-                }
-            }
-            "connect_timeout_ms" => self.connect_timeout = positive_millis()?,
-            "response_timeout_ms" => self.response_timeout = positive_millis()?,
-            "reconnect_retries" => {
-                self.reconnect_retries = value
-                    .parse()
-                    .map_err(|_| format!("option `{key}` takes a number, not `{value}`"))?
-            }
-            _ => {
-                return Err(format!(
-                    "unknown option `{key}`; this store takes {}",
-                    Self::URL_KEYS.join(", ")
-                ));
-            }
-        }
-        Ok(())
-    }
+/// Option `name` as a positive number of milliseconds.
+fn positive_millis(url: &StoreUrl, name: &str) -> Result<Option<Duration>, UrlError> {
+    url.typed(name, "a positive number of milliseconds", |v| {
+        v.parse::<u64>()
+            .ok()
+            .filter(|n| *n > 0)
+            .map(Duration::from_millis)
+    })
 }
 
 /// A namespace goes into every key, inside a hash tag and into `SCAN`
 /// patterns, so it is restricted to characters that mean nothing there.
-pub(crate) fn check_namespace(name: &str) -> Result<(), String> {
+pub(crate) fn check_namespace(name: &str) -> Result<(), UrlError> {
     let ok = !name.is_empty()
         && name.len() <= 100
         && name
@@ -150,69 +164,64 @@ pub(crate) fn check_namespace(name: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "namespace `{name}` must be 1 to 100 letters, digits, `_`, `-`, `.` or `:`"
+        Err(UrlError::bad_value(
+            "namespace",
+            "1 to 100 letters, digits, `_`, `-`, `.` or `:`",
+            name,
         ))
     }
-}
-
-/// Splits a URL's query options off and applies them to `options`. Returns
-/// the URL without its query, as the driver takes it.
-pub(crate) fn split_url(url: &str, options: &mut RedisOptions) -> Result<String, String> {
-    // A fragment (`#insecure`, for rediss://) belongs to the driver.
-    let (url, fragment) = match url.split_once('#') {
-        Some((url, fragment)) => (url, format!("#{fragment}")),
-        None => (url, String::new()),
-    };
-    let Some((base, query)) = url.split_once('?') else {
-        check_namespace(&options.namespace)?;
-        return Ok(format!("{url}{fragment}"));
-    };
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let value = percent_encoding::percent_decode_str(value).decode_utf8_lossy();
-        options.set(key, &value)?;
-    }
-    check_namespace(&options.namespace)?;
-    Ok(format!("{base}{fragment}"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn options(url: &str) -> Result<RedisOptions, String> {
+        let url = StoreUrl::parse(url).map_err(|e| e.to_string())?;
+        RedisOptions::default()
+            .with_url(&url)
+            .map_err(|e| e.to_string())
+    }
+
     #[test]
-    fn url_options_are_read_and_removed() {
-        let mut options = RedisOptions::default();
-        let url = split_url(
-            "redis://u:pw@h:6379/2?namespace=a.b&ttl_ms=1500&response_timeout_ms=250",
-            &mut options,
-        )
-        .unwrap();
-        assert_eq!(url, "redis://u:pw@h:6379/2");
-        assert_eq!(options.namespace, "a.b");
-        assert_eq!(options.ttl, Some(Duration::from_millis(1500)));
-        assert_eq!(options.response_timeout, Duration::from_millis(250));
-        split_url("redis://h?ttl_ms=0", &mut options).unwrap();
-        assert_eq!(options.ttl, None);
-        let url = split_url("rediss://h/0?namespace=n#insecure", &mut options).unwrap();
-        assert_eq!(url, "rediss://h/0#insecure");
+    fn url_options_are_read() {
+        let o = options("redis://u:pw@h:6379/2?namespace=a.b&ttl_ms=1500&response_timeout_ms=250")
+            .unwrap();
+        assert_eq!(o.namespace, "a.b");
+        assert_eq!(o.ttl, Some(Duration::from_millis(1500)));
+        assert_eq!(o.response_timeout, Duration::from_millis(250));
+        assert_eq!(o.connect_timeout, RedisOptions::default().connect_timeout);
+        assert_eq!(options("redis://h?ttl_ms=0").unwrap().ttl, None);
+        // The fragment ends the last option.
+        let o = options("rediss://h/0?namespace=n#insecure").unwrap();
+        assert_eq!(o.namespace, "n");
+        let o = options("redis://h?reconnect_retries=4").unwrap();
+        assert_eq!(o.reconnect_retries, 4);
+    }
+
+    #[test]
+    fn url_options_override_the_given_ones() {
+        let url = StoreUrl::parse("redis://h?ttl_ms=10").unwrap();
+        let o = RedisOptions::default()
+            .namespace("kept")
+            .ttl(None)
+            .with_url(&url)
+            .unwrap();
+        assert_eq!(o.namespace, "kept");
+        assert_eq!(o.ttl, Some(Duration::from_millis(10)));
     }
 
     #[test]
     fn bad_options_say_what_they_take() {
-        let mut options = RedisOptions::default();
-        let err = split_url("redis://h?nosuch=1", &mut options).unwrap_err();
-        assert!(
-            err.contains("unknown option `nosuch`") && err.contains("ttl_ms"),
-            "{err}"
-        );
-        let err = split_url("redis://h?ttl_ms=soon", &mut options).unwrap_err();
+        let err = options("redis://h?ttl_ms=soon").unwrap_err();
         assert!(err.contains("milliseconds"), "{err}");
-        let err = split_url("redis://h?namespace=a{b}", &mut options).unwrap_err();
+        let err = options("redis://h?namespace=a{b}").unwrap_err();
         assert!(err.contains("namespace"), "{err}");
-        let err = split_url("redis://h?namespace=", &mut options).unwrap_err();
-        assert!(err.contains("namespace"), "{err}");
-        assert!(options.set("connect_timeout_ms", "0").is_err());
+        let err = options("redis://h?namespace=").unwrap_err();
+        assert!(err.contains("namespace") && err.contains("empty"), "{err}");
+        let err = options("redis://h?connect_timeout_ms=0").unwrap_err();
+        assert!(err.contains("positive"), "{err}");
+        let err = options("redis://h?reconnect_retries=-1").unwrap_err();
+        assert!(err.contains("a number"), "{err}");
     }
 }

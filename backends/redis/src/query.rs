@@ -3,7 +3,6 @@
 //! read in one pipeline per page and checked against the rest of the query
 //! (arguments, metadata) here.
 
-use fleche_core::bridge::on_fleche_runtime;
 use fleche_core::{CallRecord, Digest, Order, Query, StoreError};
 use futures::stream::{self, BoxStream, StreamExt};
 use redis::aio::ConnectionManager;
@@ -74,13 +73,13 @@ pub(crate) fn run<'a>(
         };
         Some((stream::iter(page), scan))
     });
-    on_fleche_runtime(pages.flatten()).boxed()
+    pages.flatten().boxed()
 }
 
 impl Scan {
     /// The next page's matching records (and damaged ones, as errors).
     async fn next_page(&mut self) -> Result<Vec<Result<CallRecord, StoreError>>, StoreError> {
-        let err = |e| store_error(e, None);
+        let err = |e| store_error("run the query", None, e);
         let mut range = if self.newest_first {
             let mut c = redis::cmd("ZREVRANGEBYSCORE");
             c.arg(&self.index).arg(&self.max).arg(&self.min);

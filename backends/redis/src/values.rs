@@ -2,7 +2,6 @@
 
 use std::collections::HashSet;
 
-use fleche_core::bridge::on_fleche_runtime;
 use fleche_core::{Bytes, Digest, StoreError, ValueStore, async_trait};
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use redis::aio::ConnectionManager;
@@ -51,7 +50,7 @@ pub(crate) fn scan(
             .arg(1000)
             .query_async(&mut state.conn)
             .await
-            .map_err(|e| store_error(e, None))?;
+            .map_err(|e| store_error("list the values", None, e))?;
         state.cursor = (next != 0).then_some(next);
         // SCAN may return a key twice (while Redis resizes its table).
         let fresh: Vec<Vec<u8>> = keys
@@ -60,7 +59,7 @@ pub(crate) fn scan(
             .collect();
         Ok(Some((stream::iter(fresh.into_iter().map(Ok)), state)))
     });
-    on_fleche_runtime(pages.try_flatten()).boxed()
+    pages.try_flatten().boxed()
 }
 
 #[async_trait]
@@ -68,45 +67,39 @@ impl ValueStore for RedisStore {
     async fn put(&self, key: Digest, bytes: Bytes) -> Result<(), StoreError> {
         // Unconditional: a damaged value is repaired, and the TTL restarts.
         let mut conn = self.inner.conn.clone();
-        let cmd = self.set_value(key, &bytes);
-        on_fleche_runtime(cmd.query_async::<()>(&mut conn))
+        self.set_value(key, &bytes)
+            .query_async::<()>(&mut conn)
             .await
-            .map_err(|e| store_error(e, Some(key)))
+            .map_err(|e| store_error("write the value", Some(key), e))
     }
 
     async fn get(&self, key: Digest) -> Result<Option<Bytes>, StoreError> {
         let mut conn = self.inner.conn.clone();
-        let got: Option<Vec<u8>> = on_fleche_runtime(
-            redis::cmd("GET")
-                .arg(self.inner.keys.value(key))
-                .query_async(&mut conn),
-        )
-        .await
-        .map_err(|e| store_error(e, Some(key)))?;
+        let got: Option<Vec<u8>> = redis::cmd("GET")
+            .arg(self.inner.keys.value(key))
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| store_error("read the value", Some(key), e))?;
         Ok(got.map(Bytes::from))
     }
 
     async fn contains(&self, key: Digest) -> Result<bool, StoreError> {
         let mut conn = self.inner.conn.clone();
-        let n: u64 = on_fleche_runtime(
-            redis::cmd("EXISTS")
-                .arg(self.inner.keys.value(key))
-                .query_async(&mut conn),
-        )
-        .await
-        .map_err(|e| store_error(e, Some(key)))?;
+        let n: u64 = redis::cmd("EXISTS")
+            .arg(self.inner.keys.value(key))
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| store_error("check for the value", Some(key), e))?;
         Ok(n > 0)
     }
 
     async fn delete(&self, key: Digest) -> Result<bool, StoreError> {
         let mut conn = self.inner.conn.clone();
-        let n: u64 = on_fleche_runtime(
-            redis::cmd("DEL")
-                .arg(self.inner.keys.value(key))
-                .query_async(&mut conn),
-        )
-        .await
-        .map_err(|e| store_error(e, Some(key)))?;
+        let n: u64 = redis::cmd("DEL")
+            .arg(self.inner.keys.value(key))
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| store_error("delete the value", Some(key), e))?;
         Ok(n > 0)
     }
 
@@ -144,9 +137,9 @@ impl ValueStore for RedisStore {
             pipe.add_command(self.set_value(*key, bytes)).ignore();
         }
         let mut conn = self.inner.conn.clone();
-        on_fleche_runtime(pipe.query_async::<()>(&mut conn))
+        pipe.query_async::<()>(&mut conn)
             .await
-            .map_err(|e| store_error(e, Some(items[0].0)))
+            .map_err(|e| store_error("write the values", Some(items[0].0), e))
     }
 
     async fn get_many(&self, keys: &[Digest]) -> Result<Vec<Option<Bytes>>, StoreError> {
@@ -156,10 +149,11 @@ impl ValueStore for RedisStore {
         let names: Vec<String> = keys.iter().map(|k| self.inner.keys.value(*k)).collect();
         let mut conn = self.inner.conn.clone();
         // All keys share the namespace's hash tag, so MGET is one slot.
-        let got: Vec<Option<Vec<u8>>> =
-            on_fleche_runtime(redis::cmd("MGET").arg(&names).query_async(&mut conn))
-                .await
-                .map_err(|e| store_error(e, Some(keys[0])))?;
+        let got: Vec<Option<Vec<u8>>> = redis::cmd("MGET")
+            .arg(&names)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| store_error("read the values", Some(keys[0]), e))?;
         Ok(got.into_iter().map(|v| v.map(Bytes::from)).collect())
     }
 }

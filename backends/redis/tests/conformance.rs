@@ -4,7 +4,7 @@
 //! whose keys are deleted afterwards.
 
 use fleche_conformance::{Factory, Location, Stores};
-use fleche_core::{StoreError, async_trait};
+use fleche_core::{ErrorKind, OpenError, StoreError, async_trait};
 use fleche_redis::RedisStore;
 
 const SERVER: &str = "FLECHE_TEST_REDIS_URL";
@@ -22,14 +22,24 @@ impl Factory for RedisFactory {
     }
 
     async fn open(&self, at: &Location) -> Result<Stores, StoreError> {
-        let store = RedisStore::connect(&at.0).await?;
+        let store = open(at).await?;
         Ok(Stores::both(std::sync::Arc::new(store)))
     }
 
     async fn destroy(&self, at: &Location) -> Result<(), StoreError> {
-        RedisStore::connect(&at.0).await?.delete_namespace().await?;
-        Ok(())
+        open(at).await?.destroy().await
     }
+}
+
+/// The store at `at`; a URL the store refuses is a (permanent) store error
+/// here, as the suite takes them.
+async fn open(at: &Location) -> Result<RedisStore, StoreError> {
+    RedisStore::open(&at.0).await.map_err(|e| match e {
+        OpenError::Store(e) => e,
+        other => {
+            StoreError::new(ErrorKind::Backend, RedisStore::BACKEND, "bad URL").with_source(other)
+        }
+    })
 }
 
 fleche_conformance::suite!(

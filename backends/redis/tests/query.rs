@@ -39,12 +39,12 @@ fn pages_and_ties_match_the_reference() {
         return;
     };
     let namespace = format!("fleche-query-test-{}", std::process::id());
-    let store = block_on(RedisStore::connect_with(
+    let store = block_on(RedisStore::open_with(
         &url,
         RedisOptions::default().namespace(namespace),
     ))
     .unwrap();
-    block_on(store.delete_namespace()).unwrap();
+    block_on(store.destroy()).unwrap();
     let _clean_up = CleanUp(store.clone());
     let records: Vec<CallRecord> = (0..650).map(record).collect();
     for r in &records {
@@ -103,6 +103,6 @@ struct CleanUp(RedisStore);
 
 impl Drop for CleanUp {
     fn drop(&mut self) {
-        let _ = block_on(self.0.delete_namespace());
+        let _ = block_on(self.0.destroy());
     }
 }

@@ -92,6 +92,7 @@ fn rediss_urls_connect_over_tls() {
         "cert.pem",
     ]);
     let server = support::Server::start_tls(cert.to_str().unwrap(), key.to_str().unwrap());
+    insecure_skips_the_certificate_check(server.port);
     // The certificate loader reads SSL_CERT_FILE from the environment; this
     // test runs itself again as a child with it set (setting it here would
     // need `unsafe`, which the crate forbids).
@@ -113,13 +114,35 @@ fn rediss_urls_connect_over_tls() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Here the test's CA is not trusted: `#insecure` connects all the same,
+/// through the registry, with a cache option before the fragment (which
+/// the old parsers read as `strict=true#insecure`); without it, the
+/// certificate is refused.
+fn insecure_skips_the_certificate_check(port: u16) {
+    let url = format!("rediss://127.0.0.1:{port}/0?namespace=tls-insecure&strict=true#insecure");
+    let cache = fleche::open(&url).expect("#insecure connects without trusting the certificate");
+    assert!(cache.options().strict);
+    let spec = fleche::FnSpec::new("tls::insecure");
+    let args = [("x", fleche::arg_digest(&4u64).unwrap())];
+    let n: u64 = cache.get_or_compute_blocking(&spec, &args, || 16).unwrap();
+    let again: u64 = cache.get_or_compute_blocking(&spec, &args, || 0).unwrap();
+    assert_eq!((n, again), (16, 16));
+    let store = block_on(RedisStore::open(&url.replace("&strict=true", ""))).unwrap();
+    block_on(store.destroy()).unwrap();
+    // The CA was made by this test: whatever the environment trusts, it
+    // is not in it (the child below trusts it through SSL_CERT_FILE).
+    let checked = url.replace("#insecure", "") + "&connect_timeout_ms=300";
+    let e = fleche::open(&checked).expect_err("an untrusted certificate is refused");
+    eprintln!("an untrusted certificate: {}", fleche::ErrorChain(&e));
+}
+
 /// Names the server in the child; unset in the parent.
 const CHILD: &str = "FLECHE_TLS_TEST_URL";
 const PASSED: &str = "fleche-redis TLS checks passed";
 
 /// The child's part: connect with `rediss://`, use the store and a cache.
 fn child_checks(url: &str) {
-    let store = block_on(RedisStore::connect(url)).expect("TLS connects");
+    let store = block_on(RedisStore::open(url)).expect("TLS connects");
     assert_eq!(
         block_on(CallStore::get(&store, Digest::of(b"x"))).unwrap(),
         None
@@ -133,7 +156,7 @@ fn child_checks(url: &str) {
     // Plain text to the TLS port fails, without hanging.
     let plain = url.replacen("rediss://", "redis://", 1)
         + "&connect_timeout_ms=300&response_timeout_ms=300";
-    assert!(block_on(RedisStore::connect(&plain)).is_err());
-    block_on(store.delete_namespace()).unwrap();
+    assert!(block_on(RedisStore::open(&plain)).is_err());
+    block_on(store.destroy()).unwrap();
     println!("{PASSED}");
 }

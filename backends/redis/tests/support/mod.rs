@@ -49,7 +49,11 @@ impl Server {
     /// Starts redis-server on a free port, without persistence, with
     /// `extra` arguments (such as `--requirepass`).
     pub fn start(extra: &[&str]) -> Self {
-        let port = free_port();
+        Self::start_on(free_port(), extra)
+    }
+
+    /// Starts redis-server on `port`, as [`Server::start`] does.
+    pub fn start_on(port: u16, extra: &[&str]) -> Self {
         let mut args: Vec<String> = [
             "--port",
             &port.to_string(),
