@@ -89,9 +89,10 @@ fn main() {
         "s3://{bucket}/bench-{}-{nanos}?endpoint={endpoint}{http}",
         std::process::id()
     );
-    let store = Arc::new(block_on(S3Store::connect(&url)).expect("the S3 store opens"));
+    let store = Arc::new(block_on(S3Store::open(&url)).expect("the S3 store opens"));
     let figures = measure(plan, &store);
-    let removed = block_on(store.destroy()).unwrap_or(0);
+    let removed = objects_under_prefix(&store);
+    let _ = block_on(store.destroy());
     if mode == RunMode::Smoke {
         println!("fleche s3 bench: every case ran once (test mode; no figures)");
     } else {
@@ -184,12 +185,22 @@ fn measure(plan: &Plan, store: &Arc<S3Store>) -> Figures {
     }
 }
 
+/// How many objects the store holds (all of them the bench's).
+fn objects_under_prefix(store: &S3Store) -> usize {
+    use futures::StreamExt;
+    let raw = store.object_store().clone();
+    let prefix = Path::from(store.prefix());
+    block_on(on_fleche_runtime(async {
+        raw.list(Some(&prefix)).count().await
+    }))
+}
+
 fn print_summary(f: &Figures, url: &str, removed: usize) {
     let ratio = f.hit / f.raw_get;
     println!();
     println!(
         "fleche s3 bench: square(u64) on {}",
-        fleche_s3::redact_s3_url(url)
+        fleche::redact_url(url)
     );
     println!(
         "  medians of 31 batches of at least {:?}",

@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use fleche_core::bridge::on_fleche_runtime;
 use fleche_core::{
     Bytes, CallRecord, CallStore, Capabilities, Claim, Digest, ErrorKind, Order, Owner, Query,
     RecordHead, StoreError, ValueRef, async_trait,
@@ -10,7 +9,7 @@ use fleche_core::{
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 
 use crate::error::{corrupt, store_error};
-use crate::{BACKEND, S3Store, claims, layout};
+use crate::{S3Store, claims, layout};
 
 fn decode_record(key: Digest, bytes: &[u8]) -> Result<CallRecord, StoreError> {
     let record = CallRecord::from_bytes(bytes)
@@ -27,7 +26,7 @@ fn decode_record(key: Digest, bytes: &[u8]) -> Result<CallRecord, StoreError> {
 impl S3Store {
     async fn read_record(&self, key: Digest) -> Result<Option<CallRecord>, StoreError> {
         match self
-            .read(&self.layout().call(key), key, "get record")
+            .read(&self.layout().call(key), key, "read the record")
             .await?
         {
             Some((bytes, _)) => decode_record(key, &bytes).map(Some),
@@ -61,8 +60,9 @@ impl S3Store {
             Some(function) => self.layout().function_dir(function),
             None => self.layout().dir("calls", None),
         };
-        on_fleche_runtime(self.store().list(Some(&dir)))
-            .map_err(|e| store_error("list records", None, e))
+        self.store()
+            .list(Some(&dir))
+            .map_err(|e| store_error("list the records", None, e))
             .try_filter_map(|meta| async move { Ok(layout::key_of(&meta.location)) })
             .boxed()
     }
@@ -75,10 +75,11 @@ impl CallStore for S3Store {
         let bytes = record.to_bytes().map_err(|e| {
             StoreError::new(
                 ErrorKind::Backend,
-                BACKEND,
-                format!("cannot encode the record: {e}"),
+                S3Store::BACKEND,
+                "cannot encode the record",
             )
             .with_key(key)
+            .with_source(e)
         })?;
         // The index entry first: a record that is there is always found by
         // a query on its function.
@@ -86,14 +87,14 @@ impl CallStore for S3Store {
             &self.layout().function_entry(&record.function, key),
             Bytes::new(),
             key,
-            "put index entry",
+            "write the index entry",
         )
         .await?;
         self.write(
             &self.layout().call(key),
             Bytes::from(bytes),
             key,
-            "put record",
+            "write the record",
         )
         .await
     }
@@ -104,7 +105,7 @@ impl CallStore for S3Store {
 
     async fn get_result(&self, key: Digest) -> Result<Option<ValueRef>, StoreError> {
         let Some((bytes, _)) = self
-            .read(&self.layout().call(key), key, "get record")
+            .read(&self.layout().call(key), key, "read the record")
             .await?
         else {
             return Ok(None);
@@ -122,7 +123,7 @@ impl CallStore for S3Store {
 
     async fn delete(&self, key: Digest) -> Result<bool, StoreError> {
         // The index entry stays: queries skip entries without a record.
-        self.remove(&self.layout().call(key), key, "delete record")
+        self.remove(&self.layout().call(key), key, "delete the record")
             .await
     }
 
@@ -169,7 +170,7 @@ impl CallStore for S3Store {
     }
 
     fn backend_name(&self) -> &'static str {
-        BACKEND
+        S3Store::BACKEND
     }
 }
 
@@ -179,7 +180,7 @@ impl S3Store {
             Ok(())
         } else {
             Err(StoreError::unsupported(
-                BACKEND,
+                S3Store::BACKEND,
                 &format!("{operation} (the object store lacks conditional writes)"),
             )
             .with_key(key))

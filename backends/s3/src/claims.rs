@@ -17,7 +17,6 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use fleche_core::bridge::on_fleche_runtime;
 use fleche_core::{Claim, Digest, Owner, StoreError};
 use object_store::{ObjectMeta, PutMode, PutOptions, PutPayload, UpdateVersion};
 use serde::{Deserialize, Serialize};
@@ -147,7 +146,7 @@ impl Current {
 
 async fn read(store: &S3Store, key: Digest) -> Result<Option<Current>, StoreError> {
     let Some((bytes, meta)) = store
-        .read(&store.layout().claim(key), key, "read claim")
+        .read(&store.layout().claim(key), key, "read the claim")
         .await?
     else {
         return Ok(None);
@@ -175,7 +174,7 @@ async fn write(
     let put = store
         .store()
         .put_opts(&path, PutPayload::from(bytes), PutOptions::from(mode));
-    match on_fleche_runtime(put).await {
+    match put.await {
         Ok(r) => Ok(Some(UpdateVersion {
             e_tag: r.e_tag,
             version: r.version,
@@ -184,7 +183,7 @@ async fn write(
         // The claim that was read is gone; a create's NotFound is the
         // bucket's, an error.
         Err(E::NotFound { .. }) if update => Ok(None),
-        Err(e) => Err(store_error("write claim", Some(key), e)),
+        Err(e) => Err(store_error("write the claim", Some(key), e)),
     }
 }
 

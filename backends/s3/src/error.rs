@@ -1,11 +1,13 @@
-//! Turning object_store errors into [`StoreError`]s of the right kind.
+//! Turning object_store errors into [`StoreError`]s of the right kind,
+//! which say what was being done and leave the client's words to
+//! `source()`.
 
 use std::error::Error as _;
 
 use fleche_core::{Digest, ErrorKind, StoreError};
 use object_store::client::{HttpError, HttpErrorKind};
 
-use crate::BACKEND;
+use crate::S3Store;
 
 /// The kind of a client error: whether a retry later can help.
 pub(crate) fn kind_of(e: &object_store::Error) -> ErrorKind {
@@ -40,43 +42,28 @@ fn transient(e: &object_store::Error) -> bool {
         .any(|status| status >= 500 || status == 429 || status == 408)
 }
 
-/// A [`StoreError`] for a failed client call about `key` (if any), saying
-/// what was being done. The client's messages name the object's URL, never
-/// credentials (requests are signed in headers).
-pub(crate) fn store_error(what: &str, key: Option<Digest>, e: object_store::Error) -> StoreError {
+/// A [`StoreError`] for a failed client call about `key` (if any):
+/// `cannot {doing}`, with the client's error as the source. The client's
+/// messages name the object's URL, never credentials (requests are signed
+/// in headers).
+pub(crate) fn store_error(doing: &str, key: Option<Digest>, e: object_store::Error) -> StoreError {
     let kind = kind_of(&e);
     let message = match kind {
-        ErrorKind::Unavailable => format!("{what}: the server cannot be reached or is failing"),
-        _ => format!("{what}: {}", short(&e)),
+        ErrorKind::Unavailable => {
+            format!("cannot {doing}: the server cannot be reached or is failing")
+        }
+        _ => format!("cannot {doing}"),
     };
-    let err = StoreError::new(kind, BACKEND, message).with_source(e);
+    let err = StoreError::new(kind, S3Store::BACKEND, message).with_cause(e);
     match key {
         Some(key) => err.with_key(key),
         None => err,
     }
 }
 
-/// The client error's first line: what failed, without the cause that
-/// `source()` carries.
-fn short(e: &object_store::Error) -> String {
-    use object_store::Error as E;
-    match e {
-        E::NotFound { path, .. } => format!("{path} not found"),
-        E::AlreadyExists { path, .. } => format!("{path} already exists"),
-        E::Precondition { path, .. } => format!("precondition failed for {path}"),
-        E::NotImplemented {
-            operation,
-            implementer,
-        } => format!("{implementer} does not implement {operation}"),
-        E::PermissionDenied { path, .. } => format!("permission denied for {path}"),
-        E::Unauthenticated { path, .. } => format!("not authenticated for {path}"),
-        other => other.to_string(),
-    }
-}
-
 /// Damaged data under `key`.
 pub(crate) fn corrupt(key: Digest, message: String) -> StoreError {
-    StoreError::new(ErrorKind::Corrupt, BACKEND, message).with_key(key)
+    StoreError::new(ErrorKind::Corrupt, S3Store::BACKEND, message).with_key(key)
 }
 
 /// Whether the client error says the object is not there.
@@ -119,5 +106,30 @@ mod tests {
             implementer: "X".into(),
         };
         assert_eq!(kind_of(&e), ErrorKind::Unsupported);
+    }
+
+    #[test]
+    fn the_cause_is_said_once() {
+        let e = generic(
+            "Error performing PUT http://x/b/k - Server returned non-2xx status code: 503 Service Unavailable",
+        );
+        let cause = e.to_string();
+        let err = store_error("write the record", None, e);
+        assert_eq!(err.kind(), ErrorKind::Unavailable);
+        assert_eq!(
+            err.message(),
+            "cannot write the record: the server cannot be reached or is failing"
+        );
+        let source = std::error::Error::source(&err).expect("the client's error");
+        assert_eq!(source.to_string(), cause);
+        // `Generic` shows its source's words and returns it too.
+        assert!(source.source().is_none());
+        assert_eq!(
+            fleche_core::ErrorChain(&err)
+                .to_string()
+                .matches("503")
+                .count(),
+            1
+        );
     }
 }

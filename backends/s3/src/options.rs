@@ -2,9 +2,12 @@
 
 use std::time::Duration;
 
+use fleche_core::driver::{StoreUrl, UrlError, UrlOption};
+
 /// How an S3 store talks to its server, and what it promises. Every option
 /// but the two capability flags can also be given in the URL's query
-/// string (`?timeout_ms=5000&max_retries=2`).
+/// string (`?timeout_ms=5000&max_retries=2`; see
+/// [`S3Options::URL_OPTIONS`]).
 ///
 /// ```
 /// use std::time::Duration;
@@ -58,13 +61,60 @@ impl Default for S3Options {
 }
 
 impl S3Options {
-    /// The URL options this crate reads for itself.
-    pub const URL_KEYS: &'static [&'static str] = &[
-        "timeout_ms",
-        "connect_timeout_ms",
-        "max_retries",
-        "retry_timeout_ms",
-        "concurrency",
+    /// The options an `s3://` URL may carry: the client's — each with the
+    /// `AWS_…` environment variable of its name in upper case as the
+    /// default (`AWS_ENDPOINT`, `AWS_REGION`, `AWS_ALLOW_HTTP`, …) — and
+    /// those of these options.
+    pub const URL_OPTIONS: &'static [UrlOption] = &[
+        UrlOption::new(
+            "endpoint",
+            "the server, for S3-compatible ones: http://127.0.0.1:9000 (default AWS_ENDPOINT, else Amazon S3)",
+        ),
+        UrlOption::new("region", "the bucket's region (default AWS_REGION)"),
+        UrlOption::new(
+            "allow_http",
+            "true: allow a plain-HTTP endpoint (default AWS_ALLOW_HTTP, else false)",
+        ),
+        UrlOption::new(
+            "access_key_id",
+            "the access key (default AWS_ACCESS_KEY_ID); never shown",
+        ),
+        UrlOption::new(
+            "secret_access_key",
+            "the secret key (default AWS_SECRET_ACCESS_KEY); never shown",
+        ),
+        UrlOption::new(
+            "session_token",
+            "a session token (default AWS_SESSION_TOKEN); never shown",
+        ),
+        UrlOption::new(
+            "virtual_hosted_style_request",
+            "true: address the bucket as a host name, bucket.endpoint (default false)",
+        ),
+        UrlOption::new(
+            "skip_signature",
+            "true: send requests unsigned, for public buckets (default false)",
+        ),
+        UrlOption::new(
+            "timeout_ms",
+            "the longest one request may take (default 30000)",
+        ),
+        UrlOption::new(
+            "connect_timeout_ms",
+            "the longest wait to connect (default 5000)",
+        ),
+        UrlOption::new(
+            "max_retries",
+            "retries of a failed request, with backoff (default 3)",
+        ),
+        UrlOption::new(
+            "retry_timeout_ms",
+            "no retry starts later than this after the first attempt (default 15000)",
+        ),
+        UrlOption::new(
+            "concurrency",
+            "objects read or written at once by listings, queries and batches (default 16)",
+        ),
     ];
 
     /// Options for a store that lives only in this process
@@ -75,6 +125,38 @@ impl S3Options {
             shared: false,
             ..Self::default()
         }
+    }
+
+    /// These options with the ones `url` gives set over them. The client's
+    /// options (`endpoint`, `region`, the credentials, …) are not fields:
+    /// they configure the client when a store opens from the URL.
+    ///
+    /// ```
+    /// use fleche_core::StoreUrl;
+    /// let url = StoreUrl::parse("s3://bucket/prefix?max_retries=1&region=eu-west-1").unwrap();
+    /// let options = fleche_s3::S3Options::default().with_url(&url).unwrap();
+    /// assert_eq!(options.max_retries, 1);
+    /// ```
+    pub fn with_url(mut self, url: &StoreUrl) -> Result<Self, UrlError> {
+        if let Some(timeout) = url.millis("timeout_ms")? {
+            self.timeout = timeout;
+        }
+        if let Some(timeout) = url.millis("connect_timeout_ms")? {
+            self.connect_timeout = timeout;
+        }
+        if let Some(timeout) = url.millis("retry_timeout_ms")? {
+            self.retry_timeout = timeout;
+        }
+        if let Some(n) = url.number("max_retries")? {
+            self.max_retries = n;
+        }
+        let concurrency = url.typed("concurrency", "a positive number", |v| {
+            v.parse::<usize>().ok().filter(|n| *n > 0)
+        })?;
+        if let Some(n) = concurrency {
+            self.concurrency = n;
+        }
+        Ok(self)
     }
 
     /// Sets [`S3Options::timeout`].
@@ -106,31 +188,40 @@ impl S3Options {
         self.concurrency = n.max(1);
         self
     }
+}
 
-    /// Sets the option named by a URL key; an error says what the key takes.
-    pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
-        let millis = || {
-            value
-                .parse()
-                .map(Duration::from_millis)
-                .map_err(|_| format!("option `{key}` takes milliseconds, not `{value}`"))
-        };
-        match key {
-            "timeout_ms" => self.timeout = millis()?,
-            "connect_timeout_ms" => self.connect_timeout = millis()?,
-            "retry_timeout_ms" => self.retry_timeout = millis()?,
-            "max_retries" => {
-                self.max_retries = value
-                    .parse()
-                    .map_err(|_| format!("option `{key}` takes a number, not `{value}`"))?
-            }
-            "concurrency" => {
-                self.concurrency = value.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
-                    format!("option `{key}` takes a positive number, not `{value}`")
-                })?
-            }
-            _ => return Err(format!("unknown option `{key}`")),
-        }
-        Ok(())
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(url: &str) -> Result<S3Options, String> {
+        let url = StoreUrl::parse(url).map_err(|e| e.to_string())?;
+        S3Options::default()
+            .with_url(&url)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn url_options_are_read() {
+        let o = options(
+            "s3://b/p?timeout_ms=500&connect_timeout_ms=50&max_retries=1&retry_timeout_ms=900&concurrency=4&region=r",
+        )
+        .unwrap();
+        assert_eq!(o.timeout, Duration::from_millis(500));
+        assert_eq!(o.connect_timeout, Duration::from_millis(50));
+        assert_eq!(o.max_retries, 1);
+        assert_eq!(o.retry_timeout, Duration::from_millis(900));
+        assert_eq!(o.concurrency, 4);
+        assert!(o.persistent && o.shared);
+    }
+
+    #[test]
+    fn bad_values_say_what_they_take() {
+        let e = options("s3://b?timeout_ms=soon").unwrap_err();
+        assert!(e.contains("takes milliseconds"), "{e}");
+        let e = options("s3://b?max_retries=lots").unwrap_err();
+        assert!(e.contains("takes a number"), "{e}");
+        let e = options("s3://b?concurrency=0").unwrap_err();
+        assert!(e.contains("positive number"), "{e}");
     }
 }

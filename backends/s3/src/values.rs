@@ -1,6 +1,5 @@
 //! The value store half.
 
-use fleche_core::bridge::on_fleche_runtime;
 use fleche_core::{Bytes, Digest, StoreError, ValueStore, async_trait};
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 
@@ -11,13 +10,13 @@ use crate::{S3Store, layout};
 impl ValueStore for S3Store {
     async fn put(&self, key: Digest, bytes: Bytes) -> Result<(), StoreError> {
         // A plain overwrite: putting a value again repairs a damaged one.
-        self.write(&self.layout().value(key), bytes, key, "put value")
+        self.write(&self.layout().value(key), bytes, key, "write the value")
             .await
     }
 
     async fn get(&self, key: Digest) -> Result<Option<Bytes>, StoreError> {
         let Some((bytes, _)) = self
-            .read(&self.layout().value(key), key, "get value")
+            .read(&self.layout().value(key), key, "read the value")
             .await?
         else {
             return Ok(None);
@@ -36,12 +35,12 @@ impl ValueStore for S3Store {
     }
 
     async fn contains(&self, key: Digest) -> Result<bool, StoreError> {
-        self.exists(&self.layout().value(key), key, "check value")
+        self.exists(&self.layout().value(key), key, "check for the value")
             .await
     }
 
     async fn delete(&self, key: Digest) -> Result<bool, StoreError> {
-        self.remove(&self.layout().value(key), key, "delete value")
+        self.remove(&self.layout().value(key), key, "delete the value")
             .await
     }
 
@@ -53,9 +52,9 @@ impl ValueStore for S3Store {
         // Two or more digits name one shard; fewer list them all.
         let shard = prefix.get(..2);
         let dir = self.layout().dir("values", shard);
-        let listing = on_fleche_runtime(self.store().list(Some(&dir)));
-        listing
-            .map_err(|e| store_error("list values", None, e))
+        self.store()
+            .list(Some(&dir))
+            .map_err(|e| store_error("list the values", None, e))
             .try_filter_map(move |meta| {
                 let key = layout::key_of(&meta.location).filter(|k| k.has_prefix(&prefix));
                 async move { Ok(key) }

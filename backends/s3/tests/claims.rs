@@ -63,7 +63,7 @@ async fn fast_clock_cannot_hold_past_its_ttl(store: S3Store) {
 fn a_fast_clock_cannot_hold_a_claim_past_its_ttl_in_memory() {
     rt().block_on(async {
         let memory: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
-        let store = S3Store::with_options(memory, "c", S3Options::in_process())
+        let store = S3Store::from_object_store_with(memory, "c", S3Options::in_process())
             .await
             .unwrap();
         fast_clock_cannot_hold_past_its_ttl(store).await;
@@ -76,7 +76,7 @@ fn a_fast_clock_cannot_hold_a_claim_past_its_ttl_on_the_server() {
         return;
     };
     rt().block_on(async {
-        let store = S3Store::connect(&support::fresh_url(&endpoint, "claims", ""))
+        let store = S3Store::open(&support::fresh_url(&endpoint, "claims", ""))
             .await
             .unwrap();
         fast_clock_cannot_hold_past_its_ttl(store.clone()).await;
@@ -91,10 +91,10 @@ fn a_fast_clock_cannot_hold_a_claim_past_its_ttl_on_the_server() {
 fn remembered_versions_never_let_a_stale_owner_through() {
     rt().block_on(async {
         let memory: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
-        let a = S3Store::with_options(memory.clone(), "c", S3Options::in_process())
+        let a = S3Store::from_object_store_with(memory.clone(), "c", S3Options::in_process())
             .await
             .unwrap();
-        let b = S3Store::with_options(memory, "c", S3Options::in_process())
+        let b = S3Store::from_object_store_with(memory, "c", S3Options::in_process())
             .await
             .unwrap();
         let key = Digest::of(b"moved on");

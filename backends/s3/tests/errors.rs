@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use fleche_core::{
-    Bytes, Cache, CallRecord, CallStore, Digest, ErrorKind, FnSpec, Owner, StoreError, ValueRef,
-    ValueStore, codec,
+    Bytes, Cache, CallRecord, CallStore, Digest, ErrorChain, ErrorKind, FnSpec, OpenError, Owner,
+    ValueRef, ValueStore, codec,
 };
 use fleche_s3::object_store::memory::InMemory;
 use fleche_s3::object_store::path::Path;
@@ -32,14 +32,22 @@ fn rt() -> tokio::runtime::Runtime {
 }
 
 /// Fails if any secret shows in the error's message, its `Debug` or any
-/// of its causes.
-fn assert_no_secrets(e: &StoreError) {
-    let mut texts = vec![e.to_string(), format!("{e:?}")];
-    let mut cause = std::error::Error::source(e);
-    while let Some(c) = cause {
-        texts.push(c.to_string());
-        texts.push(format!("{c:?}"));
-        cause = c.source();
+/// of its causes, or if a link of the chain repeats its source's text.
+fn assert_no_secrets(e: &(dyn std::error::Error + 'static)) {
+    let mut texts = Vec::new();
+    let mut link = Some(e);
+    while let Some(l) = link {
+        let (shown, source) = (l.to_string(), l.source());
+        if let Some(source) = source {
+            let cause = source.to_string();
+            assert!(
+                cause.is_empty() || !shown.contains(&cause),
+                "`{shown}` repeats its source `{cause}`"
+            );
+        }
+        texts.push(shown);
+        texts.push(format!("{l:?}"));
+        link = source;
     }
     for text in texts {
         for secret in SECRETS {
@@ -55,9 +63,14 @@ fn malformed_urls_are_clear_errors_without_secrets() {
             ("http://bucket/x", "starts with s3://"),
             ("s3:///prefix", "names no bucket"),
             ("s3://Not_A_Bucket/x", "not a bucket name"),
-            ("s3://bucket/a/../b", "not a valid object key prefix"),
+            ("s3://bucket/a//b", "not a valid object key prefix"),
             ("s3://bucket/p?colour=blue", "unknown option `colour`"),
+            // The cache's options are the cache's: a store opened by
+            // itself refuses them (fleche::open takes them).
+            ("s3://bucket/p?strict=true", "unknown option `strict`"),
             ("s3://bucket/p?max_retries=lots", "takes a number"),
+            ("s3://bucket/p?allow_http=yes", "true or false"),
+            ("s3://bucket/p?region=", "`region` is empty"),
             (
                 "s3://bucket/p?endpoint=http://127.0.0.1:1",
                 "add allow_http=true",
@@ -65,21 +78,52 @@ fn malformed_urls_are_clear_errors_without_secrets() {
         ] {
             let sep = if url.contains('?') { '&' } else { '?' };
             let with_secrets = format!("{url}{sep}{CREDENTIALS}");
-            let e = S3Store::connect(&with_secrets).await.unwrap_err();
-            assert_eq!(e.kind(), ErrorKind::Backend, "{url}: {e}");
-            assert!(e.to_string().contains(says), "{url}: {e}");
+            let e = S3Store::open(&with_secrets).await.unwrap_err();
+            let text = ErrorChain(&e).to_string();
+            assert!(matches!(e, OpenError::Url(_)), "{url}: {text}");
+            assert!(text.contains(says), "{url}: {text}");
             assert_no_secrets(&e);
         }
-        let e = S3Store::connect("s3://AKIDLEAKME:hunter2secret@bucket/p")
+        let e = S3Store::open("s3://AKIDLEAKME:hunter2secret@bucket/p")
             .await
             .unwrap_err();
         assert!(e.to_string().contains("environment"), "{e}");
         assert_no_secrets(&e);
+        // A secret option with an empty value says so without a value.
+        let e = S3Store::open("s3://bucket/p?secret_access_key=&access_key_id=AKIDLEAKME")
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("secret_access_key"), "{e}");
+        assert_no_secrets(&e);
     });
 }
 
+/// Through the registry, as `fleche::open` reads it: the same checks, the
+/// cache's options taken out first, and no secret in the error.
+#[test]
+fn malformed_urls_through_the_registry() {
+    for (url, says) in [
+        ("s3://Not_A_Bucket/x?strict=true", "not a bucket name"),
+        (
+            "s3://bucket/p?colour=blue&strict=true",
+            "unknown option `colour`",
+        ),
+        (
+            "s3://bucket/p?max_retries=lots&strict=true",
+            "takes a number",
+        ),
+    ] {
+        let e = fleche::open(&format!("{url}&{CREDENTIALS}")).unwrap_err();
+        let text = ErrorChain(&e).to_string();
+        assert!(text.contains(says), "{url}: {text}");
+        assert_eq!(e.store_kind(), None, "{url}: {text}");
+        assert_no_secrets(&e);
+    }
+}
+
 /// Opening a store on a port where nothing listens fails as
-/// `Unavailable` after the bounded retries, without secrets.
+/// `Unavailable` after the bounded retries, with the refusal in the chain,
+/// without secrets.
 #[test]
 fn unreachable_endpoint_is_unavailable_in_bounded_time() {
     rt().block_on(async {
@@ -94,13 +138,28 @@ fn unreachable_endpoint_is_unavailable_in_bounded_time() {
              &max_retries=2&retry_timeout_ms=3000&connect_timeout_ms=500&{CREDENTIALS}"
         );
         let started = Instant::now();
-        let e = S3Store::connect(&url).await.unwrap_err();
+        let e = S3Store::open(&url).await.unwrap_err();
         let took = started.elapsed();
-        assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
-        assert!(e.is_transient());
+        let text = ErrorChain(&e).to_string();
+        let OpenError::Store(store) = &e else {
+            panic!("not a store error: {text}")
+        };
+        assert_eq!(store.kind(), ErrorKind::Unavailable, "{text}");
+        assert!(store.is_transient());
         assert!(took < Duration::from_secs(10), "took {took:?}");
-        assert!(e.to_string().contains("cannot be reached"), "{e}");
-        assert!(e.to_string().contains("secret_access_key=***"), "{e}");
+        assert_eq!(
+            store.message(),
+            "cannot open s3://bucket/p: the server cannot be reached or is failing",
+            "{text}"
+        );
+        assert!(text.contains("Connection refused"), "{text}");
+        assert_no_secrets(&e);
+        eprintln!("an unreachable endpoint: {text}");
+        // Through the registry: the URL shown without its credentials.
+        let e = fleche::open(&url).unwrap_err();
+        let text = ErrorChain(&e).to_string();
+        assert_eq!(e.store_kind(), Some(ErrorKind::Unavailable), "{text}");
+        assert!(text.contains("secret_access_key=***"), "{text}");
         assert_no_secrets(&e);
     });
 }
@@ -127,9 +186,13 @@ fn silent_server_times_out_as_unavailable() {
              &timeout_ms=300&max_retries=1&retry_timeout_ms=2000&{CREDENTIALS}"
         );
         let started = Instant::now();
-        let e = S3Store::connect(&url).await.unwrap_err();
+        let e = S3Store::open(&url).await.unwrap_err();
         let took = started.elapsed();
-        assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
+        assert!(
+            matches!(&e, OpenError::Store(s) if s.kind() == ErrorKind::Unavailable),
+            "{}",
+            ErrorChain(&e)
+        );
         assert!(took < Duration::from_secs(10), "took {took:?}");
         assert_no_secrets(&e);
     });
@@ -155,7 +218,7 @@ impl Damageable {
 
 async fn in_memory() -> Damageable {
     let raw: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
-    let store = S3Store::with_options(raw.clone(), "damage", S3Options::in_process())
+    let store = S3Store::from_object_store_with(raw.clone(), "damage", S3Options::in_process())
         .await
         .unwrap();
     Damageable {
@@ -167,7 +230,7 @@ async fn in_memory() -> Damageable {
 
 async fn on_moto(endpoint: &str) -> Damageable {
     let url = support::fresh_url(endpoint, "errors", "");
-    let store = S3Store::connect(&url).await.unwrap();
+    let store = S3Store::open(&url).await.unwrap();
     Damageable {
         raw: store.object_store().clone(),
         prefix: store.prefix().to_owned(),
@@ -282,7 +345,7 @@ fn debug_shows_no_secrets() {
     rt().block_on(async {
         // moto takes any credentials.
         let url = support::fresh_url(&endpoint, "debug", &format!("&{CREDENTIALS}"));
-        let store = S3Store::connect(&url).await.unwrap();
+        let store = S3Store::open(&url).await.unwrap();
         let shown = format!("{store:?}");
         assert!(shown.contains("S3Store") && shown.contains("secret_access_key=***"));
         for secret in SECRETS {
@@ -301,7 +364,9 @@ fn stores_without_conditional_updates_offer_no_claims() {
         let dir = tempfile::tempdir().unwrap();
         let local =
             fleche_s3::object_store::local::LocalFileSystem::new_with_prefix(dir.path()).unwrap();
-        let store = S3Store::new(Arc::new(local), "cache").await.unwrap();
+        let store = S3Store::from_object_store(Arc::new(local), "cache")
+            .await
+            .unwrap();
         assert!(!store.capabilities().claims);
         let e = store
             .claim(Digest::of(b"k"), &Owner::new(), Duration::from_secs(1))
@@ -333,8 +398,13 @@ fn missing_bucket_is_a_clear_error() {
             "fleche-no-such-bucket",
             1,
         );
-        let e = S3Store::connect(&url).await.unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::Backend, "{e}");
-        assert!(e.to_string().contains("bucket does not exist"), "{e}");
+        let e = S3Store::open(&url).await.unwrap_err();
+        let text = ErrorChain(&e).to_string();
+        assert!(
+            matches!(&e, OpenError::Store(s) if s.kind() == ErrorKind::Backend),
+            "{text}"
+        );
+        assert!(e.to_string().contains("bucket does not exist"), "{text}");
+        assert_no_secrets(&e);
     });
 }

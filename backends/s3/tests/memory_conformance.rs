@@ -34,9 +34,15 @@ impl Factory for MemoryFactory {
 
     async fn open(&self, at: &Location) -> Result<Stores, StoreError> {
         let memory = stores().lock().unwrap().get(&at.0).cloned();
-        let memory = memory
-            .ok_or_else(|| StoreError::new(ErrorKind::Backend, "s3", format!("no store {at}")))?;
-        let store = S3Store::with_options(memory, "cache", S3Options::in_process()).await?;
+        let memory = memory.ok_or_else(|| {
+            StoreError::new(
+                ErrorKind::Backend,
+                S3Store::BACKEND,
+                format!("no store {at}"),
+            )
+        })?;
+        let store =
+            S3Store::from_object_store_with(memory, "cache", S3Options::in_process()).await?;
         Ok(Stores::both(Arc::new(store)))
     }
 

@@ -8,7 +8,7 @@ mod support;
 use std::sync::Arc;
 
 use fleche_conformance::{Factory, Location, Stores};
-use fleche_core::{StoreError, async_trait};
+use fleche_core::{ErrorKind, OpenError, StoreError, async_trait};
 use fleche_s3::S3Store;
 
 /// A fresh prefix per case; the URL naming it is the location.
@@ -22,12 +22,23 @@ impl Factory for MotoFactory {
     }
 
     async fn open(&self, at: &Location) -> Result<Stores, StoreError> {
-        Ok(Stores::both(Arc::new(S3Store::connect(&at.0).await?)))
+        Ok(Stores::both(Arc::new(open(at).await?)))
     }
 
     async fn destroy(&self, at: &Location) -> Result<(), StoreError> {
-        S3Store::connect(&at.0).await?.destroy().await.map(|_| ())
+        open(at).await?.destroy().await
     }
+}
+
+/// The store at `at`; a URL the store refuses is a (permanent) store error
+/// here, as the suite takes them.
+async fn open(at: &Location) -> Result<S3Store, StoreError> {
+    S3Store::open(&at.0).await.map_err(|e| match e {
+        OpenError::Store(e) => e,
+        other => {
+            StoreError::new(ErrorKind::Backend, S3Store::BACKEND, "bad URL").with_source(other)
+        }
+    })
 }
 
 fleche_conformance::suite!(
