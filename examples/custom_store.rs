@@ -1,10 +1,12 @@
 //! A store of your own: `DirStore`, a plain directory of files, written
 //! against the two traits of `fleche-core` the way a third-party crate
-//! would, and proven by the `fleche-conformance` suite.
+//! would, opened by URL (`dir:///path`) through a driver of its own,
+//! handed to a worker process, and proven by the `fleche-conformance`
+//! suite.
 //!
 //! ```text
 //! cargo run --example custom_store                        # the demo
-//! cargo test -p fleche-examples --example custom_store    # the conformance suite
+//! cargo test -p fleche-examples --example custom_store    # the conformance suite and more
 //! ```
 //!
 //! The walk-through is the book chapter "Write your own store"
@@ -18,8 +20,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use fleche::{
-    Bytes, CallRecord, CallStore, Capabilities, Digest, ErrorKind, Query, StoreError, ValueStore,
-    async_trait, fleche,
+    Bytes, CallRecord, CallStore, Capabilities, Digest, Driver, ErrorKind, OpenError, Query,
+    StoreError, StoreUrl, Stores, ValueStore, async_trait, fleche,
 };
 use futures::stream::{self, BoxStream, StreamExt};
 
@@ -249,6 +251,39 @@ impl CallStore for DirStore {
 }
 
 // ---------------------------------------------------------------------------
+// The driver: `dir:///path` opens a DirStore
+// ---------------------------------------------------------------------------
+
+/// Opens `dir:///absolute/path`. Registered with
+/// `fleche::register_driver(DirDriver)`, it lets `fleche::open` open the
+/// store by URL, gives its caches a configuration, and lets a worker
+/// process that registered it too reopen the store from that
+/// configuration.
+#[derive(Debug)]
+pub struct DirDriver;
+
+#[async_trait]
+impl Driver for DirDriver {
+    fn schemes(&self) -> &[&str] {
+        &["dir"]
+    }
+
+    fn help(&self) -> &str {
+        "dir:///absolute/path: a DirStore, a plain directory of files"
+    }
+
+    // No options of its own: the default `options()` lists none, so any
+    // option but the cache's is refused before `open` is called.
+
+    async fn open(&self, url: &StoreUrl) -> Result<Stores, OpenError> {
+        // An absolute path, decoded; `dir://relative` and `dir:/x` are
+        // refused with what to write instead.
+        let root = url.local_path()?;
+        Ok(Stores::both(Arc::new(DirStore::open(root)?)))
+    }
+}
+
+// ---------------------------------------------------------------------------
 // The demo
 // ---------------------------------------------------------------------------
 
@@ -260,14 +295,24 @@ fn slow_table(n: u64) -> Vec<u64> {
     (0..n).map(|i| i * i).collect()
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let dir = tempfile::tempdir()?;
-    let store = Arc::new(DirStore::open(dir.path())?);
-    // One object, both halves.
-    let cache = fleche::Cache::new(store.clone(), store);
-    println!("store: {}", dir.path().display());
+/// The environment variable that makes this program a worker: it holds
+/// the scope configuration its parent sent.
+const WORKER_ENV: &str = "DIR_STORE_WORKER_SCOPE";
 
-    fleche::with_cache(cache, || {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // Every process that opens `dir://` URLs registers the driver first,
+    // workers included.
+    fleche::register_driver(DirDriver);
+    if let Ok(scope) = std::env::var(WORKER_ENV) {
+        return worker(&scope);
+    }
+
+    let dir = tempfile::tempdir()?;
+    let url = format!("dir://{}", dir.path().display());
+    let cache = fleche::open(&url)?;
+    println!("store: {url}");
+
+    fleche::with_cache(cache.clone(), || {
         for call in ["first call: ", "second call:"] {
             let t = Instant::now();
             let table = slow_table(10_000);
@@ -293,6 +338,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let value = record.result.digest;
     let size = fs::metadata(dir.path().join("values").join(value.to_hex()))?.len();
     println!("on disk: values/{} ({size} bytes)", value.shrink([]));
+
+    // A worker process: this program again, given the scope's
+    // configuration (the URL and the cache's options) as JSON.
+    let scope = fleche::Scope::current().with_cache(cache);
+    let config = serde_json::to_string(&scope.to_config()?)?;
+    let status = std::process::Command::new(std::env::current_exe()?)
+        .env(WORKER_ENV, config)
+        .status()?;
+    assert!(status.success(), "the worker failed");
+    Ok(())
+}
+
+/// The worker's side: reopen the parent's store from its configuration
+/// and call the same function, which is now a hit.
+fn worker(config: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let scope = fleche::reopen(&serde_json::from_str(config)?)?;
+    let t = Instant::now();
+    let table = scope.run(|| slow_table(10_000));
+    println!(
+        "worker (pid {}): {} entries in {:.2?} (a hit: the parent's result)",
+        std::process::id(),
+        table.len(),
+        t.elapsed()
+    );
     Ok(())
 }
 
@@ -301,7 +370,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 // ---------------------------------------------------------------------------
 
 #[cfg(test)]
-use fleche_conformance::{Factory, Location, Stores};
+use fleche_conformance::{Factory, Location};
 
 /// Makes a fresh directory per case; a location is the directory's path,
 /// which is all a child process needs to open the same store.
@@ -354,6 +423,78 @@ fleche_conformance::suite!(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Runs of `counted`'s body in this process.
+    static RUNS: AtomicU64 = AtomicU64::new(0);
+
+    #[fleche]
+    fn counted(x: u64) -> u64 {
+        RUNS.fetch_add(1, Ordering::SeqCst);
+        x + 1
+    }
+
+    /// A store of our own reaches a worker process: the parent opens it by
+    /// URL and computes; a child process, given only the scope's
+    /// configuration, reopens it through the driver and hits.
+    #[test]
+    fn a_worker_process_reopens_the_store_by_url_and_hits() {
+        fleche::register_driver(DirDriver);
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("dir://{}?strict=true", dir.path().display());
+        let cache = fleche::open(&url).unwrap();
+        assert_eq!(fleche::with_cache(cache.clone(), || counted(41)), 42);
+        assert_eq!(RUNS.load(Ordering::SeqCst), 1);
+
+        let scope = fleche::tags([("job", "7")]).with_cache(cache);
+        let config = scope.to_config().unwrap();
+        assert_eq!(config.cache.url, url);
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "tests::worker", "--ignored", "--nocapture"])
+            .env(WORKER_ENV, serde_json::to_string(&config).unwrap())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{text}");
+        assert!(
+            text.contains("worker: 42, body runs 0, job 7, strict"),
+            "{text}"
+        );
+    }
+
+    /// The child side of the test above.
+    #[test]
+    #[ignore = "helper: runs only as the child process of a_worker_process_reopens_the_store_by_url_and_hits"]
+    fn worker() {
+        let Ok(config) = std::env::var(WORKER_ENV) else {
+            return;
+        };
+        fleche::register_driver(DirDriver);
+        let scope = fleche::reopen(&serde_json::from_str(&config).unwrap()).unwrap();
+        let value = scope.run(|| counted(41));
+        let strict = scope.cache().unwrap().options().strict;
+        println!(
+            "worker: {value}, body runs {}, job {}, {}",
+            RUNS.load(Ordering::SeqCst),
+            scope.tags()["job"],
+            if strict { "strict" } else { "not strict" }
+        );
+    }
+
+    #[test]
+    fn dir_urls_open_and_wrong_ones_say_why() {
+        fleche::register_driver(DirDriver);
+        let dir = tempfile::tempdir().unwrap();
+        let cache = fleche::open(&format!("dir://{}", dir.path().display())).unwrap();
+        assert!(cache.config().is_some());
+        assert!(dir.path().join("calls").is_dir());
+        let err = |url: &str| fleche::ErrorChain(&fleche::open(url).unwrap_err()).to_string();
+        let e = err("dir://relative/x");
+        assert!(e.contains("names a host `relative`"), "{e}");
+        let e = err(&format!("dir://{}?colour=blue", dir.path().display()));
+        assert!(e.contains("unknown option `colour`"), "{e}");
+        assert!(fleche::schemes().contains(&"dir".to_owned()));
+    }
 
     #[test]
     fn a_damaged_record_file_is_corrupt_and_names_its_key() {

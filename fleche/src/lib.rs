@@ -56,7 +56,15 @@
 //! for sync code, [`Scope::run_async`] for tasks), else the default:
 //! `$FLECHE_CACHE` (a URL, see [`open`]), else the file store in `fleche`
 //! under the user's cache directory ([`default_url`]), which every process
-//! of the user shares.
+//! of the user shares. If the default cache's store cannot be opened (a
+//! server down), calls run uncached with one warning until fleche has
+//! opened it in the background ([`open_lazy`]).
+//!
+//! ## Stores and drivers
+//!
+//! Every store is named by a URL whose scheme picks a [`Driver`]: the
+//! built-in ones of the features this build has ([`schemes`]), and yours,
+//! after [`register_driver`]. See [`open`] for the URLs and options.
 //! [`bind`] carries the current scope into threads, rayon and spawned tasks.
 //!
 //! ## Errors
@@ -72,11 +80,24 @@ extern crate self as fleche;
 
 mod open;
 
-pub use fleche_core::*;
+// The API users need; the plumbing of the attribute is in `__private`.
+pub use fleche_core::context::set_default_cache;
+pub use fleche_core::{
+    ArgDigest, Bound, Bytes, CallRecord, CallStore, Callable, Capabilities, Claim, ClaimPolicy,
+    CodecError, Digest, Driver, Entry, Error, ErrorChain, ErrorKind, FnSpec, MIN_PREFIX_LEN,
+    Metadata, OpenError, Order, Owner, PrefixError, Query, RECORD_FORMAT, Scope, ScopeConfig,
+    StoreError, StoreUrl, Stores, Timestamp, UrlError, UrlOption, ValueRef, ValueStore, arg_digest,
+    async_trait, redact_url,
+};
+pub use fleche_core::{Cache, CacheBuilder, CacheConfig, CacheOptions};
+pub use fleche_core::{bridge, codec, driver, isolate, metadata};
 pub use fleche_macros::fleche;
 #[cfg(feature = "memory")]
 pub use fleche_memory as memory;
-pub use open::{CACHE_ENV, SCHEMES, default_url, open, open_config, open_default};
+pub use open::{
+    CACHE_ENV, default_url, install_default_drivers, open, open_async, open_config, open_default,
+    open_lazy, register_driver, schemes,
+};
 
 /// The user guide's "Getting started" chapter; its examples run as tests.
 #[doc = include_str!("../../book/src/getting-started.md")]
@@ -96,8 +117,10 @@ pub mod parallel {}
 #[doc = include_str!("../../book/src/write-your-own-store.md")]
 pub mod write_your_own_store {}
 
-/// Installs [`open_default`] as the opener of the default cache.
+/// Installs the built-in drivers, and [`open_default`] as the opener of
+/// the default cache.
 fn install() {
+    install_default_drivers();
     fleche_core::context::set_default_opener(open_default);
 }
 
@@ -148,9 +171,12 @@ pub fn current_cache() -> Result<Cache, Error> {
 }
 
 /// Rebuilds a scope sent from another process (see [`Scope::to_config`]),
-/// reopening its cache.
+/// reopening its cache through the registered drivers: register your own
+/// drivers before calling it. A store that does not open at once is
+/// opened in the background, and calls run uncached meanwhile.
 pub fn reopen(config: &ScopeConfig) -> Result<Scope, Error> {
-    Scope::from_config(config, open_config)
+    install_default_drivers();
+    Scope::from_config(config)
 }
 
 #[doc(hidden)]
