@@ -125,6 +125,6 @@ pub(crate) async fn run_async<F: Future>(isolate: Isolate, body: F) -> Result<F:
 fn remove(dir: TempDir) {
     let path = dir.path().to_owned();
     if let Err(e) = dir.close() {
-        tracing::warn!(error = %e, dir = %path.display(), "fleche: cannot remove an isolated call's scratch directory");
+        crate::notice::warning!(error = %e, dir = %path.display(), "fleche: cannot remove an isolated call's scratch directory");
     }
 }

@@ -26,6 +26,7 @@ mod error;
 mod flight;
 pub mod isolate;
 pub mod metadata;
+mod notice;
 mod query;
 mod record;
 mod spec;
@@ -35,8 +36,8 @@ mod store;
 pub mod rt;
 
 pub use cache::{
-    Always, CACHE_OPTIONS, Cache, CacheBuilder, CacheConfig, CacheOptions, ClaimPolicy, Entry,
-    OkOnly, Strategy,
+    Always, CACHE_OPTIONS, Cache, CacheBuilder, CacheConfig, CacheOptions, CacheStats, ClaimPolicy,
+    Entry, OkOnly, Strategy,
 };
 pub use claim::{Claim, Owner};
 pub use codec::CodecError;

@@ -89,7 +89,7 @@ pub use fleche_core::{
     StoreError, StoreUrl, Stores, Timestamp, UrlError, UrlOption, ValueRef, ValueStore, arg_digest,
     async_trait, redact_url,
 };
-pub use fleche_core::{Cache, CacheBuilder, CacheConfig, CacheOptions};
+pub use fleche_core::{Cache, CacheBuilder, CacheConfig, CacheOptions, CacheStats};
 pub use fleche_core::{bridge, codec, driver, isolate, metadata};
 pub use fleche_macros::fleche;
 #[cfg(feature = "memory")]

@@ -59,10 +59,18 @@ fn runs() -> u64 {
 /// to `url`, warnings and above logged to its stderr; (success, stdout,
 /// stderr).
 fn child(name: &str, url: &str) -> (bool, String, String) {
+    child_with(name, url, true)
+}
+
+/// [`child`], with or without a `tracing` subscriber in the child.
+fn child_with(name: &str, url: &str, subscriber: bool) -> (bool, String, String) {
     let out = std::process::Command::new(std::env::current_exe().unwrap())
         .args(["--exact", name, "--ignored", "--nocapture"])
         .env("FLECHE_CACHE", url)
-        .env("FLECHE_FAIL_OPEN_CHILD", "1")
+        .env(
+            "FLECHE_FAIL_OPEN_CHILD",
+            if subscriber { "1" } else { "quiet" },
+        )
         .output()
         .unwrap();
     (
@@ -72,11 +80,15 @@ fn child(name: &str, url: &str) -> (bool, String, String) {
     )
 }
 
-/// In a child: logs warnings to stderr and registers the flaky driver;
-/// `false` when not a child.
+/// In a child: logs warnings to stderr (unless told to stay quiet) and
+/// registers the flaky driver; `false` when not a child.
 fn set_up_child() -> bool {
-    if std::env::var_os("FLECHE_FAIL_OPEN_CHILD").is_none() {
+    let Ok(how) = std::env::var("FLECHE_FAIL_OPEN_CHILD") else {
         return false;
+    };
+    if how == "quiet" {
+        fleche::register_driver(Flaky);
+        return true;
     }
     tracing_subscriber::fmt()
         .with_max_level(tracing::Level::WARN)
@@ -101,6 +113,20 @@ fn calls_run_uncached_with_one_warning_until_the_store_opens() {
         err.contains("connection refused"),
         "the warning says why: {err}"
     );
+}
+
+/// A program that installed no `tracing` subscriber still hears of the
+/// outage: fleche prints the warning to stderr itself, once.
+#[test]
+fn without_a_subscriber_the_warning_reaches_stderr() {
+    let (ok, out, err) = child_with("child_store_comes_up_later", "flaky://quiet", false);
+    assert!(ok, "the child failed:\n{out}\n{err}");
+    let warnings: Vec<_> = err
+        .lines()
+        .filter(|l| l.starts_with("fleche warning:"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "one warning for the outage:\n{err}");
+    assert!(warnings[0].contains("connection refused"), "{err}");
 }
 
 #[test]

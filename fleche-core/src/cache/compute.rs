@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 
 use super::Cache;
 use super::engine::{Begin, CallInfo, Lead};
+use super::stats::Outcome;
 use crate::bridge::on_fleche_runtime;
 use crate::metadata::{ScopeMetadata, Stopwatch, Timed};
 use crate::{Digest, Error, FnSpec, bridge, codec, isolate};
@@ -51,9 +52,10 @@ impl<T: Serialize + DeserializeOwned, E> Strategy<Result<T, E>> for OkOnly {
     }
 }
 
-/// Before the body runs: a known result, or the lead (if caching works).
+/// Before the body runs: a known result (and how it was found), or the
+/// lead (if caching works).
 enum Resolved<V> {
-    Hit(V),
+    Hit(V, Outcome),
     Run(Option<Lead>),
 }
 
@@ -131,7 +133,10 @@ impl Cache {
         let key = spec.key(args);
         // The store side runs on fleche's runtime; the body, never.
         let lead = match on_fleche_runtime(self.resolve::<S::Value>(key, force)).await? {
-            Resolved::Hit(v) => return Ok(S::wrap(v)),
+            Resolved::Hit(v, outcome) => {
+                self.inner.counters.record(spec, key, outcome);
+                return Ok(S::wrap(v));
+            }
             Resolved::Run(lead) => lead,
         };
         let mut watch = Stopwatch::start();
@@ -160,7 +165,10 @@ impl Cache {
     {
         let key = spec.key(args);
         let lead = match bridge::block_on(self.resolve::<S::Value>(key, force))? {
-            Resolved::Hit(v) => return Ok(S::wrap(v)),
+            Resolved::Hit(v, outcome) => {
+                self.inner.counters.record(spec, key, outcome);
+                return Ok(S::wrap(v));
+            }
             Resolved::Run(lead) => lead,
         };
         let mut watch = Stopwatch::start();
@@ -184,8 +192,8 @@ impl Cache {
                 self.store_answered();
             }
             match begun {
-                Ok(Begin::Hit(bytes)) => match self.decode_or_warn(key, &bytes) {
-                    Some(v) => return Ok(Resolved::Hit(v)),
+                Ok(Begin::Hit(bytes, outcome)) => match self.decode_or_warn(key, &bytes) {
+                    Some(v) => return Ok(Resolved::Hit(v, outcome)),
                     None => force = true,
                 },
                 Ok(Begin::Lead(lead)) => return Ok(Resolved::Run(Some(lead))),
@@ -198,7 +206,8 @@ impl Cache {
         Ok(Resolved::Run(None))
     }
 
-    /// Stores the encoded result, if there is a lead and a result to cache.
+    /// Stores the encoded result, if there is a lead and a result to cache,
+    /// and counts the call: computed if it was stored, else uncached.
     async fn settle(
         &self,
         lead: Option<Lead>,
@@ -207,17 +216,26 @@ impl Cache {
         watch: Stopwatch,
         scope: &ScopeMetadata,
     ) -> Result<(), Error> {
-        let (Some(lead), Some(encoded)) = (lead, encoded) else {
-            return Ok(());
+        let stored = match (lead, encoded) {
+            (Some(lead), Some(encoded)) => {
+                let how = lead.how;
+                let stored = match encoded {
+                    Ok(bytes) => lead.finish(call, bytes, watch.stop(), scope).await,
+                    Err(e) => Err(e),
+                };
+                match stored {
+                    Ok(()) => Some(how),
+                    Err(e) => {
+                        self.fail_open(e)?;
+                        None
+                    }
+                }
+            }
+            _ => None,
         };
-        let outcome = match encoded {
-            Ok(bytes) => lead.finish(call, bytes, watch.stop(), scope).await,
-            Err(e) => Err(e),
-        };
-        match outcome {
-            Ok(()) => Ok(()),
-            Err(e) => self.fail_open(e),
-        }
+        let outcome = stored.map_or(Outcome::Uncached, Outcome::Computed);
+        self.inner.counters.record(call.spec, call.key, outcome);
+        Ok(())
     }
 }
 

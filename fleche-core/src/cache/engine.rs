@@ -4,15 +4,19 @@ use bytes::Bytes;
 
 use super::Cache;
 use super::claims::{ClaimGuard, ClaimStep};
+use super::stats::{self, Outcome};
 use crate::flight::{self, FlightGuard, Join, Landing};
 use crate::metadata::{self, Runtime, ScopeMetadata};
 use crate::record::{ArgDigest, RECORD_FORMAT};
-use crate::{CallRecord, Digest, Error, ErrorKind, FnSpec, StoreError, Timestamp, ValueRef};
+use crate::{
+    CallRecord, Digest, Error, ErrorKind, FnSpec, StoreError, Timestamp, ValueRef, notice,
+};
 
 /// What a caller does next.
 pub(crate) enum Begin {
-    /// The result is known: these verified, encoded bytes.
-    Hit(Bytes),
+    /// The result is known: these verified, encoded bytes, and how they
+    /// were found (a hit, shared or waited for).
+    Hit(Bytes, Outcome),
     /// This caller computes, then calls [`Lead::finish`].
     Lead(Lead),
 }
@@ -23,6 +27,8 @@ pub(crate) struct Lead {
     key: Digest,
     flight: FlightGuard,
     claim: Option<ClaimGuard>,
+    /// How this caller came to compute.
+    pub(crate) how: stats::Lead,
 }
 
 /// The call a result belongs to, for its record.
@@ -54,13 +60,13 @@ impl Cache {
             None => match corrupt_is_missing(key, self.inner.values.get(result.digest).await)? {
                 Some(b) => b,
                 None => {
-                    tracing::warn!(%key, value = %result.digest, "fleche: call record points at a missing value; treating it as a miss");
+                    notice::warning!(%key, value = %result.digest, "fleche: call record points at a missing value; treating it as a miss");
                     return Ok(None);
                 }
             },
         };
         if Digest::of(&bytes) != result.digest {
-            tracing::warn!(%key, value = %result.digest, "fleche: stored result does not match its digest; treating it as a miss");
+            notice::warning!(%key, value = %result.digest, "fleche: stored result does not match its digest; treating it as a miss");
             return Ok(None);
         }
         Ok(Some(bytes))
@@ -70,16 +76,16 @@ impl Cache {
     /// it. With `force`, stored results are ignored.
     pub(crate) async fn begin(&self, key: Digest, force: bool) -> Result<Begin, Error> {
         if !force && let Some(bytes) = self.fetch(key).await? {
-            return Ok(Begin::Hit(bytes));
+            return Ok(Begin::Hit(bytes, Outcome::Hit));
         }
         loop {
             match self.inner.flights.join(key) {
                 Join::Follower(slot) => match flight::wait(slot).await {
-                    Landing::Value(bytes) => return Ok(Begin::Hit(bytes)),
+                    Landing::Value(bytes) => return Ok(Begin::Hit(bytes, Outcome::Shared)),
                     // The leader failed; look again, then lead or follow anew.
                     Landing::Failed => {
                         if !force && let Some(bytes) = self.fetch(key).await? {
-                            return Ok(Begin::Hit(bytes));
+                            return Ok(Begin::Hit(bytes, Outcome::Hit));
                         }
                     }
                 },
@@ -89,12 +95,12 @@ impl Cache {
     }
 
     async fn lead(&self, key: Digest, force: bool, flight: FlightGuard) -> Result<Begin, Error> {
-        let claim = match self.acquire_claim(key, force).await? {
+        let (claim, how) = match self.acquire_claim(key, force).await? {
             ClaimStep::Hit(bytes) => {
                 flight.land(bytes.clone());
-                return Ok(Begin::Hit(bytes));
+                return Ok(Begin::Hit(bytes, Outcome::Waited));
             }
-            ClaimStep::Go(claim) => claim,
+            ClaimStep::Go(claim, how) => (claim, how),
         };
         // Another caller may have stored the result between our first look
         // and joining the flight; look once more before computing.
@@ -103,13 +109,14 @@ impl Cache {
             if let Some(claim) = claim {
                 claim.release().await;
             }
-            return Ok(Begin::Hit(bytes));
+            return Ok(Begin::Hit(bytes, Outcome::Hit));
         }
         Ok(Begin::Lead(Lead {
             cache: self.clone(),
             key,
             flight,
             claim,
+            how,
         }))
     }
 
@@ -163,7 +170,7 @@ fn corrupt_is_missing<T>(
 ) -> Result<Option<T>, Error> {
     match read {
         Err(e) if e.kind() == ErrorKind::Corrupt => {
-            tracing::warn!(%key, error = %e, "fleche: the store reports damaged data; treating it as a miss");
+            notice::warning!(%key, error = %e, "fleche: the store reports damaged data; treating it as a miss");
             Ok(None)
         }
         other => Ok(other?),

@@ -5,6 +5,7 @@ mod claims;
 mod compute;
 mod engine;
 mod options;
+mod stats;
 
 use std::fmt;
 use std::sync::Arc;
@@ -17,12 +18,13 @@ use serde::de::DeserializeOwned;
 use crate::bridge::on_fleche_runtime;
 use crate::flight::Flights;
 use crate::{
-    CallRecord, CallStore, Digest, Error, ErrorChain, ErrorKind, Query, ValueStore, codec,
+    CallRecord, CallStore, Digest, Error, ErrorChain, ErrorKind, Query, ValueStore, codec, notice,
     redact_url,
 };
 
 pub use compute::{Always, OkOnly, Strategy};
 pub use options::{CACHE_OPTIONS, CacheConfig, CacheOptions, ClaimPolicy};
+pub use stats::CacheStats;
 
 /// A persistent, content-addressed cache of function results: one
 /// [`ValueStore`], one [`CallStore`] (possibly of different backends) and
@@ -65,6 +67,7 @@ struct Inner {
     /// A store outage was reported and no store call has succeeded since:
     /// further failures of the outage are logged at debug level only.
     outage: AtomicBool,
+    counters: stats::Counters,
 }
 
 impl fmt::Debug for Cache {
@@ -136,6 +139,7 @@ impl CacheBuilder {
                 url: self.url,
                 flights: Arc::default(),
                 outage: AtomicBool::new(false),
+                counters: stats::Counters::default(),
             }),
         }
     }
@@ -180,6 +184,13 @@ impl Cache {
             url,
             options: self.inner.options.clone(),
         })
+    }
+
+    /// What happened to this cache's calls since it was opened: hits,
+    /// computations, waits for other workers, takeovers, store errors.
+    /// Clones of a cache share the counts.
+    pub fn stats(&self) -> CacheStats {
+        self.inner.counters.snapshot()
     }
 
     /// Whether two handles share the same stores and in-flight calls.
@@ -269,13 +280,14 @@ impl Cache {
         if self.inner.options.strict {
             return Err(err);
         }
+        self.inner.counters.store_error();
         let outage = err.store_kind() == Some(ErrorKind::Unavailable);
         if outage && self.inner.outage.swap(true, Ordering::Relaxed) {
             tracing::debug!(error = %ErrorChain(&err), "fleche: store still unavailable; running uncached");
         } else if outage {
-            tracing::warn!(error = %ErrorChain(&err), "fleche: store unavailable; running uncached until it is back (repeats are logged at debug level)");
+            notice::warning!(error = %ErrorChain(&err), "fleche: store unavailable; running uncached until it is back (repeats are logged at debug level)");
         } else {
-            tracing::warn!(error = %ErrorChain(&err), "fleche: store failed; running uncached");
+            notice::warning!(error = %ErrorChain(&err), "fleche: store failed; running uncached");
         }
         Ok(())
     }
@@ -293,7 +305,7 @@ impl Cache {
         match codec::decode(bytes) {
             Ok(v) => Some(v),
             Err(e) => {
-                tracing::warn!(%key, error = %e, "fleche: stored result does not decode as the expected type; treating it as a miss");
+                notice::warning!(%key, error = %e, "fleche: stored result does not decode as the expected type; treating it as a miss");
                 None
             }
         }

@@ -47,7 +47,7 @@ impl Default for CacheOptions {
             strict: false,
             inline_limit: 4096,
             claims: ClaimPolicy::Auto,
-            claim_ttl: Duration::from_secs(30),
+            claim_ttl: Duration::from_secs(10),
             claim_wait: Duration::from_secs(3600),
         }
     }
@@ -70,7 +70,7 @@ pub const CACHE_OPTIONS: &[UrlOption] = &[
     ),
     UrlOption::new(
         "claim_ttl_ms",
-        "the lease of a claim, renewed while the body runs (default 30000)",
+        "the lease of a claim, renewed every third of it while the body runs (default 10000)",
     ),
     UrlOption::new(
         "claim_wait_ms",

@@ -118,7 +118,7 @@ async fn retry(shared: Weak<Shared>, url: StoreUrl, driver: Arc<dyn Driver>) {
             Err(e) => {
                 // The URL was checked before the first attempt; a driver
                 // that refuses it now will refuse it forever.
-                tracing::warn!(url = %shared.shown, error = %crate::ErrorChain(&e), "fleche: the store cannot be opened; giving up");
+                crate::notice::warning!(url = %shared.shown, error = %crate::ErrorChain(&e), "fleche: the store cannot be opened; giving up");
                 return;
             }
         }
