@@ -117,6 +117,22 @@ impl Scope {
         }
     }
 
+    /// This scope, or — if it names no cache — the default scope (its
+    /// cache, and the tags a parent process handed over in
+    /// [`SCOPE_ENV`]) with this scope's tags and metadata providers added.
+    pub fn or_default(&self) -> Result<Scope, Error> {
+        if self.cache.is_some() {
+            return Ok(self.clone());
+        }
+        let mut scope = default_scope()?;
+        scope.metadata.tags.extend(self.metadata.tags.clone());
+        scope
+            .metadata
+            .providers
+            .extend(self.metadata.providers.iter().cloned());
+        Ok(scope)
+    }
+
     /// Binds `f` to this scope (see [`bind`]), resolving the default cache
     /// now if the scope has none.
     pub fn bind<F>(&self, f: F) -> Bound<F> {
@@ -148,11 +164,39 @@ impl Scope {
     /// configuration and the tags. Custom metadata providers are code and
     /// do not travel; add them again in the worker.
     pub fn to_config(&self) -> Result<ScopeConfig, Error> {
-        let cache = self.cache_or_default()?;
+        let scope = self.or_default()?;
+        let cache = scope.cache.as_ref().ok_or(Error::NoCache)?;
         Ok(ScopeConfig {
             cache: cache.config().ok_or(Error::NotReopenable)?,
-            tags: self.metadata.tags.clone(),
+            tags: scope.metadata.tags,
         })
+    }
+
+    /// This scope as the value of [`SCOPE_ENV`], for a process started
+    /// with it: such a process uses this scope as its default, with no code
+    /// of its own — whatever starts it (`std::process::Command`, a pool,
+    /// `mpirun`, a SLURM job array, GNU parallel, a Kubernetes job) as long
+    /// as it passes the environment on. The value holds the store's URL,
+    /// credentials included, like `FLECHE_CACHE` would.
+    ///
+    /// ```
+    /// use fleche_core::{CacheConfig, Scope, ScopeConfig, SCOPE_ENV};
+    /// let config = ScopeConfig::new(CacheConfig::new("memory://env-doc"));
+    /// let value = config.to_env();
+    /// assert_eq!(ScopeConfig::from_env(&value).unwrap(), config);
+    /// let mut worker = std::process::Command::new("worker");
+    /// worker.env(SCOPE_ENV, value);
+    /// ```
+    pub fn to_env(&self) -> Result<String, Error> {
+        Ok(self.to_config()?.to_env())
+    }
+
+    /// Sets [`SCOPE_ENV`] on `command` to this scope ([`Scope::to_env`]),
+    /// so the process it starts — and the processes that one starts —
+    /// share this scope's cache and tags.
+    pub fn pass_to(&self, command: &mut std::process::Command) -> Result<(), Error> {
+        command.env(SCOPE_ENV, self.to_env()?);
+        Ok(())
     }
 
     /// Rebuilds a scope from its configuration, reopening the cache
@@ -183,36 +227,76 @@ pub struct ScopeConfig {
     /// How to reopen the cache.
     pub cache: CacheConfig,
     /// The tags.
+    #[serde(default)]
     pub tags: BTreeMap<String, String>,
 }
 
-/// Opens the default cache when no scope names one.
-pub type DefaultOpener = fn() -> Result<Cache, Error>;
+/// The environment variable that hands a scope to a child process (see
+/// [`Scope::to_env`]). When it is set, the default cache and tags are the
+/// ones it names (before `FLECHE_CACHE`).
+pub const SCOPE_ENV: &str = "FLECHE_SCOPE";
+
+impl ScopeConfig {
+    /// A scope of this cache, without tags.
+    pub fn new(cache: CacheConfig) -> Self {
+        Self {
+            cache,
+            tags: BTreeMap::new(),
+        }
+    }
+
+    /// The value of [`SCOPE_ENV`] that names this scope: one line of JSON.
+    pub fn to_env(&self) -> String {
+        serde_json::to_string(self).expect("a scope configuration is JSON")
+    }
+
+    /// The scope a [`SCOPE_ENV`] value names.
+    pub fn from_env(value: &str) -> Result<Self, Error> {
+        serde_json::from_str(value).map_err(|source| Error::BadScope {
+            var: SCOPE_ENV,
+            source,
+        })
+    }
+}
+
+/// Opens the default scope — its cache, and tags — when no scope names a
+/// cache.
+pub type DefaultOpener = fn() -> Result<Scope, Error>;
 
 static DEFAULT_OPENER: OnceLock<DefaultOpener> = OnceLock::new();
-static DEFAULT: Mutex<Option<Cache>> = Mutex::new(None);
+static DEFAULT: Mutex<Option<Scope>> = Mutex::new(None);
 
-/// Sets how the default cache is opened, the first time it is needed. Only
+/// Sets how the default scope is opened, the first time it is needed. Only
 /// the first call has an effect; the `fleche` facade calls this.
 pub fn set_default_opener(open: DefaultOpener) {
     let _ = DEFAULT_OPENER.set(open);
 }
 
-/// Makes `cache` the default cache, replacing any earlier one.
+/// Makes `cache` the default cache of every thread and task of the
+/// process that enters no scope of its own, replacing any earlier one.
+/// The simple way to give all threads — including ones spawned without
+/// [`bind`] — the same cache.
 pub fn set_default_cache(cache: Cache) {
-    *DEFAULT.lock().unwrap_or_else(|e| e.into_inner()) = Some(cache);
+    *DEFAULT.lock().unwrap_or_else(|e| e.into_inner()) = Some(Scope::default().with_cache(cache));
 }
 
 /// The default cache, opened on first use.
 pub fn default_cache() -> Result<Cache, Error> {
+    let scope = default_scope()?;
+    scope.cache.ok_or(Error::NoCache)
+}
+
+/// The default scope (a cache, and the tags handed over in
+/// [`SCOPE_ENV`]), opened on first use.
+pub fn default_scope() -> Result<Scope, Error> {
     let mut slot = DEFAULT.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(c) = &*slot {
-        return Ok(c.clone());
+    if let Some(s) = &*slot {
+        return Ok(s.clone());
     }
     let open = DEFAULT_OPENER.get().ok_or(Error::NoCache)?;
-    let cache = open()?;
-    *slot = Some(cache.clone());
-    Ok(cache)
+    let scope = open()?;
+    *slot = Some(scope.clone());
+    Ok(scope)
 }
 
 /// Captures the current scope (resolving the default cache now) into a
@@ -233,10 +317,8 @@ pub fn default_cache() -> Result<Cache, Error> {
 /// assert!(ok);
 /// ```
 pub fn bind<F>(f: F) -> Bound<F> {
-    let mut scope = Scope::current();
-    if scope.cache.is_none() {
-        scope.cache = default_cache().ok();
-    }
+    let current = Scope::current();
+    let scope = current.or_default().unwrap_or(current);
     Bound { scope, f }
 }
 

@@ -244,6 +244,25 @@ pub enum Error {
         "no cache in scope and no default cache; enter a Scope with a cache, call fleche_core::context::set_default_cache, or use the `fleche` crate, which opens one"
     )]
     NoCache,
+    /// A scope handed over in the environment ([`crate::SCOPE_ENV`]) is not
+    /// one that [`Scope::to_env`](crate::Scope::to_env) wrote.
+    #[error("cannot read the scope in ${var}: it is not what Scope::to_env writes")]
+    BadScope {
+        /// The variable.
+        var: &'static str,
+        /// What did not parse.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A function cannot travel to another process as a [`crate::Task`], or
+    /// a task that arrived names no function of this program.
+    #[error("function `{function}` {problem}")]
+    Task {
+        /// The function's name (or type, for a function that is not registered).
+        function: String,
+        /// What is wrong.
+        problem: String,
+    },
     /// The cache was built from stores directly and has no configuration to
     /// hand to another process.
     #[error(

@@ -31,6 +31,7 @@ mod query;
 mod record;
 mod spec;
 mod store;
+pub mod task;
 
 #[doc(hidden)]
 pub mod rt;
@@ -41,7 +42,7 @@ pub use cache::{
 };
 pub use claim::{Claim, Owner};
 pub use codec::CodecError;
-pub use context::{Bound, Callable, Scope, ScopeConfig, bind};
+pub use context::{Bound, Callable, SCOPE_ENV, Scope, ScopeConfig, bind};
 pub use digest::{Digest, MIN_PREFIX_LEN, PrefixError};
 pub use driver::{Driver, OpenError, StoreUrl, Stores, UrlError, UrlOption, redact_url};
 pub use error::{Error, ErrorChain, ErrorKind, StoreError};
@@ -49,6 +50,7 @@ pub use query::{Order, Query};
 pub use record::{ArgDigest, CallRecord, Metadata, RECORD_FORMAT, RecordHead, Timestamp, ValueRef};
 pub use spec::{CALL_KEY_CONTEXT, FnSpec, Isolate, arg_digest};
 pub use store::{CallStore, Capabilities, ValueStore};
+pub use task::Task;
 
 /// Re-exported so backends and the attribute name one version.
 pub use async_trait::async_trait;

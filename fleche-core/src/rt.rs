@@ -24,12 +24,17 @@ fn digests<const N: usize>(args: Args<N>) -> Result<[(&'static str, Digest); N],
     Ok(args.map(|(name, r)| (name, r.unwrap_or(Digest::from_bytes([0; 32])))))
 }
 
-/// The scope's cache. Only a wrong configuration fails here (a malformed
-/// `FLECHE_CACHE`, an unknown scheme): a store that does not open gives a
-/// cache that runs calls uncached until it does.
-fn resolve(scope: &Scope, spec: &FnSpec) -> Cache {
-    match scope.cache_or_default() {
-        Ok(c) => c,
+/// The scope, with the default cache (and the default tags) if it names
+/// no cache. Only a wrong configuration fails here (a malformed
+/// `FLECHE_CACHE` or `FLECHE_SCOPE`, an unknown scheme): a store that does
+/// not open gives a cache that runs calls uncached until it does.
+fn resolve(scope: &Scope, spec: &FnSpec) -> (Scope, Cache) {
+    let resolved = scope.or_default().and_then(|s| {
+        let cache = s.cache().cloned().ok_or(Error::NoCache)?;
+        Ok((s, cache))
+    });
+    match resolved {
+        Ok(r) => r,
         Err(e) => panic!("fleche: cannot run {}: {}", spec.name(), ErrorChain(&e)),
     }
 }
@@ -49,8 +54,7 @@ type Plan<const N: usize> = (Scope, Cache, [(&'static str, Digest); N]);
 /// cache and the argument digests; or nothing, when an argument does not
 /// encode and the cache is not strict (the call then runs uncached).
 fn plan<const N: usize>(spec: &FnSpec, args: Args<N>) -> Option<Plan<N>> {
-    let scope = Scope::current();
-    let cache = resolve(&scope, spec);
+    let (scope, cache) = resolve(&Scope::current(), spec);
     match digests(args) {
         Ok(args) => Some((scope, cache, args)),
         Err(e) => match cache.fail_open(e) {
@@ -115,13 +119,26 @@ pub async fn load<V: DeserializeOwned, const N: usize>(
     Scope::current().cache_or_default()?.get(key).await
 }
 
+/// The stored result of `spec(args)` in the active cache, as the function
+/// returns it (an `Ok` for a function returning `Result`).
+pub fn lookup<R, S: Strategy<R>, const N: usize>(
+    spec: &'static FnSpec,
+    args: Args<N>,
+) -> Result<Option<R>, Error> {
+    let key = key(spec, args)?;
+    let cache = Scope::current().cache_or_default()?;
+    Ok(block_on(cache.get::<S::Value>(key))?.map(S::wrap))
+}
+
 /// A query for the records of `spec`.
 pub fn query(spec: &'static FnSpec) -> Query {
     Query::new().function(spec.name())
 }
 
 pub use crate::bridge::block_on;
+pub use crate::task::Registration;
 pub use crate::{Digest, Error, FnSpec, Isolate, Query};
+pub use inventory;
 
 /// Called before every cached call; the `fleche` facade shadows this to
 /// install its default cache opener.

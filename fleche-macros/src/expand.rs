@@ -20,6 +20,7 @@ use syn::{
 };
 
 use crate::options::{Isolate, Options};
+use crate::register;
 
 /// One argument of the function.
 struct Arg {
@@ -394,6 +395,19 @@ fn generate(func: &ItemFn, args: &[Arg], options: &Options) -> TokenStream {
     let fn_doc = format!(
         "Helpers for the cached function `{fn_name}`: its key, its stored results, recomputation."
     );
+    // Registered by name, so a bound call can travel to a worker process.
+    let registration = register::registrable(func).then(|| {
+        register::registration(&register::Registered {
+            func,
+            args: args.iter().map(|a| (&a.ident, &a.ty)).collect(),
+            ret: ret.clone(),
+            name: name_expr.clone(),
+            rt: rt.clone(),
+            lookup: Some(
+                quote!(#rt::lookup::<#ret, #strategy, #n_keyed>(&#spec, [#(#digests_by_ref),*])),
+            ),
+        })
+    });
 
     quote! {
         #(#attrs)*
@@ -419,6 +433,8 @@ fn generate(func: &ItemFn, args: &[Arg], options: &Options) -> TokenStream {
             let __fleche_args = [#(#digests),*];
             #run
         }
+
+        #registration
 
         #[doc = #fn_doc]
         #[allow(non_camel_case_types)]

@@ -85,13 +85,13 @@ pub use fleche_core::context::set_default_cache;
 pub use fleche_core::{
     ArgDigest, Bound, Bytes, CallRecord, CallStore, Callable, Capabilities, Claim, ClaimPolicy,
     CodecError, Digest, Driver, Entry, Error, ErrorChain, ErrorKind, FnSpec, MIN_PREFIX_LEN,
-    Metadata, OpenError, Order, Owner, PrefixError, Query, RECORD_FORMAT, Scope, ScopeConfig,
-    StoreError, StoreUrl, Stores, Timestamp, UrlError, UrlOption, ValueRef, ValueStore, arg_digest,
-    async_trait, redact_url,
+    Metadata, OpenError, Order, Owner, PrefixError, Query, RECORD_FORMAT, SCOPE_ENV, Scope,
+    ScopeConfig, StoreError, StoreUrl, Stores, Timestamp, UrlError, UrlOption, ValueRef,
+    ValueStore, arg_digest, async_trait, redact_url,
 };
 pub use fleche_core::{Cache, CacheBuilder, CacheConfig, CacheOptions, CacheStats};
-pub use fleche_core::{bridge, codec, driver, isolate, metadata};
-pub use fleche_macros::fleche;
+pub use fleche_core::{Task, bridge, codec, driver, isolate, metadata, task};
+pub use fleche_macros::{fleche, register};
 #[cfg(feature = "memory")]
 pub use fleche_memory as memory;
 pub use open::{
@@ -121,7 +121,7 @@ pub mod write_your_own_store {}
 /// the default cache.
 fn install() {
     install_default_drivers();
-    fleche_core::context::set_default_opener(open_default);
+    fleche_core::context::set_default_opener(open::open_default_scope);
 }
 
 /// Captures the current scope — its cache (the default one if none is
@@ -147,6 +147,34 @@ pub fn bind<F>(f: F) -> Bound<F> {
     fleche_core::bind(f)
 }
 
+/// A call of `f` that travels to another process of this program: `f`'s
+/// registered name and the current scope's configuration (its cache —
+/// the default one if none is entered — and tags), as a [`Task`] that
+/// serializes with serde. `f` is a `#[fleche]` function (not a generic
+/// one) or a [`register`]ed one; `A` is its arguments tuple.
+///
+/// ```
+/// #[fleche::fleche]
+/// fn cube(x: u64) -> u64 { x * x * x }
+///
+/// let cache = fleche::open("memory://task-doc").unwrap();
+/// let task: fleche::Task<(u64,), u64> =
+///     fleche::with_cache(cache, || fleche::task(cube)).unwrap();
+/// let json = serde_json::to_string(&task).unwrap();
+/// // ... in a worker process of the same program:
+/// let task: fleche::Task<(u64,), u64> = serde_json::from_str(&json).unwrap();
+/// assert_eq!(task.call((3,)), 27);
+/// assert_eq!(task.lookup(&(3,)).unwrap(), Some(27)); // stored, in the same cache
+/// ```
+pub fn task<F, A, R>(f: F) -> Result<Task<A, R>, Error>
+where
+    F: Callable<A, Output = R> + 'static,
+    A: 'static,
+    R: 'static,
+{
+    bind(f).task()
+}
+
 /// Runs `f` with `cache` as the active cache on this thread.
 pub fn with_cache<R>(cache: Cache, f: impl FnOnce() -> R) -> R {
     Scope::current().with_cache(cache).run(f)
@@ -168,6 +196,24 @@ pub fn tags<K: Into<String>, V: Into<String>>(tags: impl IntoIterator<Item = (K,
 pub fn current_cache() -> Result<Cache, Error> {
     install();
     Scope::current().cache_or_default()
+}
+
+/// The current scope as the value of [`SCOPE_ENV`] (`FLECHE_SCOPE`): a
+/// process started with it uses this scope — its cache and tags — as its
+/// default, with no code of its own. See [`Scope::to_env`], and
+/// [`Scope::pass_to`] to set it on a `std::process::Command`.
+///
+/// ```no_run
+/// let cache = fleche::open("file:///data/cache").unwrap();
+/// let value = fleche::with_cache(cache, fleche::scope_env).unwrap();
+/// std::process::Command::new("./worker")
+///     .env(fleche::SCOPE_ENV, value)
+///     .status()
+///     .unwrap();
+/// ```
+pub fn scope_env() -> Result<String, Error> {
+    install();
+    Scope::current().to_env()
 }
 
 /// Rebuilds a scope sent from another process (see [`Scope::to_config`]),

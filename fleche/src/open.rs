@@ -4,7 +4,7 @@ use std::sync::Once;
 
 use fleche_core::bridge::block_on;
 use fleche_core::driver::{self, Driver};
-use fleche_core::{Cache, CacheConfig, Error, OpenError, UrlError};
+use fleche_core::{Cache, CacheConfig, Error, OpenError, SCOPE_ENV, Scope, ScopeConfig, UrlError};
 
 /// The environment variable that names the default cache's URL.
 pub const CACHE_ENV: &str = "FLECHE_CACHE";
@@ -192,12 +192,34 @@ pub fn default_url() -> String {
     "memory://default".to_owned()
 }
 
-/// Opens the default cache: `$FLECHE_CACHE` if set, else [`default_url`].
-/// A store that does not open gives a cache that runs calls uncached until
-/// it does ([`open_lazy`]); a malformed `$FLECHE_CACHE` is an error that
-/// names the variable.
+/// Opens the default cache: the cache of the scope in `$FLECHE_SCOPE` if
+/// set (a parent process handed it over, see [`Scope::to_env`]), else
+/// `$FLECHE_CACHE` if set, else [`default_url`]. A store that does not
+/// open gives a cache that runs calls uncached until it does
+/// ([`open_lazy`]); a malformed variable is an error that names it.
 pub fn open_default() -> Result<Cache, Error> {
+    let scope = open_default_scope()?;
+    scope.cache().cloned().ok_or(Error::NoCache)
+}
+
+/// The default scope: the one in `$FLECHE_SCOPE` (its cache and tags), else
+/// the default cache of [`open_default`] without tags.
+pub(crate) fn open_default_scope() -> Result<Scope, Error> {
     install_default_drivers();
+    if let Some(value) = non_empty_var(SCOPE_ENV) {
+        let origin = format!("from ${SCOPE_ENV}");
+        let config = ScopeConfig::from_env(&value)?;
+        return Scope::from_config(&config).map_err(|e| explain_scheme(e).with_origin(origin));
+    }
+    Ok(Scope::default().with_cache(open_cache_env()?))
+}
+
+fn non_empty_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// `$FLECHE_CACHE` if set, else [`default_url`], opened lazily.
+fn open_cache_env() -> Result<Cache, Error> {
     let (url, origin) = match std::env::var(CACHE_ENV) {
         Ok(url) if !url.trim().is_empty() => (url, Some(format!("from ${CACHE_ENV}"))),
         _ => (default_url(), None),
