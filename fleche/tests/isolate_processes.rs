@@ -8,6 +8,9 @@
 //! writes one line to all of them, then runs [`THREADS`] threads that call
 //! the isolated function with an argument of their own (so every call
 //! runs), and prints one line per run.
+//!
+//! Nested runs (an isolated function called from an isolated body) get
+//! directories of their own too.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -232,6 +235,86 @@ fn isolated_runs_in_8_processes_x_4_threads_see_only_their_own_files() {
                 let got = isolated_run::load(&format!("p{p}t{t}")).unwrap();
                 assert!(got.as_ref().is_some_and(|d| dirs.contains(d)), "{got:?}");
             }
+        }
+    });
+}
+
+// ---------------------------------------------------------------------------
+// Nested runs
+
+/// Writes `out.txt` into its scratch directory; returns the directory.
+fn write_out(tag: &str) -> String {
+    let dir = fleche::isolate::scratch_dir().expect("a scratch directory");
+    fs::write(dir.join("out.txt"), tag).unwrap();
+    dir.display().to_string()
+}
+
+#[fleche(isolate)]
+fn inner_sync(tag: String) -> String {
+    write_out(&tag)
+}
+
+#[fleche(isolate)]
+async fn inner_async(tag: String) -> String {
+    write_out(&tag)
+}
+
+/// (its directory, the inner run's, its directory after the inner run,
+/// its `out.txt` after the inner run)
+type Nested = (String, String, String, String);
+
+/// Writes its `out.txt`, calls an isolated sync function, and reads its
+/// file back.
+#[fleche(isolate)]
+async fn sync_in_async(tag: String) -> Nested {
+    let outer = write_out(&tag);
+    let inner = inner_sync(format!("{tag} inner"));
+    let after = read_out();
+    (outer, inner, after.0, after.1)
+}
+
+/// Writes its `out.txt`, calls an isolated async function, and reads its
+/// file back.
+#[fleche(isolate)]
+fn async_in_sync(tag: String) -> Nested {
+    let outer = write_out(&tag);
+    let inner = fleche::bridge::block_on(inner_async(format!("{tag} inner")));
+    let after = read_out();
+    (outer, inner, after.0, after.1)
+}
+
+/// The scratch directory, and its `out.txt`.
+fn read_out() -> (String, String) {
+    let dir = fleche::isolate::scratch_dir().expect("a scratch directory");
+    let text = fs::read_to_string(dir.join("out.txt")).unwrap();
+    (dir.display().to_string(), text)
+}
+
+/// An isolated run called from inside another gets a directory of its own,
+/// sync inside async as well as async inside sync, and leaves the caller's
+/// files alone. (A sync run inside an async one used to be given its
+/// caller's directory, and overwrote its `out.txt`.)
+#[test]
+fn nested_isolated_runs_each_get_their_own_directory() {
+    let cache = fleche::open("memory://").unwrap();
+    fleche::with_cache(cache, || {
+        let runs = [
+            (
+                "sync in async",
+                fleche::bridge::block_on(sync_in_async("a".into())),
+            ),
+            ("async in sync", async_in_sync("b".into())),
+        ];
+        for (what, (outer, inner, after, text)) in runs {
+            assert_ne!(
+                inner, outer,
+                "{what}: the inner run got its caller's directory"
+            );
+            assert_eq!(after, outer, "{what}: the caller's directory changed");
+            assert!(
+                !text.contains("inner"),
+                "{what}: the inner run wrote {text:?} into its caller's directory"
+            );
         }
     });
 }
