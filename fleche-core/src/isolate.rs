@@ -6,7 +6,6 @@
 //! calls run in parallel safely; with [`Isolate::Chdir`] the working
 //! directory is changed too, and such bodies are serialized in the process.
 
-use std::cell::RefCell;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 
@@ -14,12 +13,14 @@ use tempfile::TempDir;
 
 use crate::{Error, Isolate, bridge};
 
-thread_local! {
-    static SCRATCH: RefCell<Option<PathBuf>> = const { RefCell::new(None) };
-}
-
 tokio::task_local! {
-    static TASK_SCRATCH: PathBuf;
+    /// The running isolated body's directory: set while an async body is
+    /// polled (`scope`) and while a sync body runs (`sync_scope`). One
+    /// slot for both, so the innermost run's directory is the one seen
+    /// however sync and async runs nest; with a thread-local of its own for
+    /// sync bodies, a sync run inside an async one was given its caller's
+    /// directory.
+    static SCRATCH: PathBuf;
 }
 
 /// Held while a body runs with the working directory changed, because the
@@ -33,10 +34,7 @@ static CHDIR: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// assert!(fleche_core::isolate::scratch_dir().is_none());
 /// ```
 pub fn scratch_dir() -> Option<PathBuf> {
-    TASK_SCRATCH
-        .try_with(|p| p.clone())
-        .ok()
-        .or_else(|| SCRATCH.with(|s| s.borrow().clone()))
+    SCRATCH.try_with(|p| p.clone()).ok()
 }
 
 fn make_dir() -> Result<TempDir, Error> {
@@ -65,22 +63,6 @@ impl Drop for Cwd {
     }
 }
 
-/// Sets the thread's scratch directory, restoring the previous one when
-/// dropped.
-struct ScratchScope(Option<PathBuf>);
-
-impl ScratchScope {
-    fn enter(dir: &Path) -> Self {
-        Self(SCRATCH.with(|s| s.replace(Some(dir.to_owned()))))
-    }
-}
-
-impl Drop for ScratchScope {
-    fn drop(&mut self) {
-        SCRATCH.with(|s| *s.borrow_mut() = self.0.take());
-    }
-}
-
 /// Runs a synchronous body as `isolate` says.
 pub(crate) fn run_blocking<R>(isolate: Isolate, body: impl FnOnce() -> R) -> Result<R, Error> {
     if isolate == Isolate::No {
@@ -93,9 +75,8 @@ pub(crate) fn run_blocking<R>(isolate: Isolate, body: impl FnOnce() -> R) -> Res
     } else {
         None
     };
-    let _scratch = ScratchScope::enter(dir.path());
-    let out = body();
-    drop((_scratch, _cwd, _lock));
+    let out = SCRATCH.sync_scope(dir.path().to_owned(), body);
+    drop((_cwd, _lock));
     remove(dir);
     Ok(out)
 }
@@ -116,7 +97,7 @@ pub(crate) async fn run_async<F: Future>(isolate: Isolate, body: F) -> Result<F:
     } else {
         None
     };
-    let out = TASK_SCRATCH.scope(dir.path().to_owned(), body).await;
+    let out = SCRATCH.scope(dir.path().to_owned(), body).await;
     drop((cwd, lock));
     remove(dir);
     Ok(out)

@@ -66,6 +66,14 @@ fn temp_path(path: &Path) -> PathBuf {
     ))
 }
 
+/// Whether `name` is a temp file of [`temp_path`] for a file named `target`.
+pub(crate) fn is_temp_of(name: &str, target: &str) -> bool {
+    name.starts_with(".tmp-")
+        && name
+            .strip_suffix(target)
+            .is_some_and(|head| head.ends_with('-'))
+}
+
 /// Creates a new temp file next to `path`. A name that is taken (a stray
 /// temp file that happens to have it) is skipped, not reused or removed.
 fn create_temp(path: &Path) -> Result<(File, PathBuf), (PathBuf, io::Error)> {
@@ -80,6 +88,24 @@ fn create_temp(path: &Path) -> Result<(File, PathBuf), (PathBuf, io::Error)> {
     }
 }
 
+/// Writes `bytes` to a new temp file next to `path` (fsynced if asked)
+/// and returns its name; on failure, nothing is left behind.
+pub(crate) fn write_temp(path: &Path, bytes: &[u8], fsync: bool) -> io::Result<PathBuf> {
+    // A temp file that could not be created is not ours: leave it be.
+    let (mut file, tmp) = create_temp(path).map_err(|(_, e)| e)?;
+    let written = file
+        .write_all(bytes)
+        .and_then(|()| if fsync { file.sync_all() } else { Ok(()) });
+    drop(file);
+    match written {
+        Ok(()) => Ok(tmp),
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
 /// Writes `bytes` to `path` atomically: temp file, write, fsync (optional),
 /// rename. A crash at any point leaves the old file or the new one, and at
 /// worst a stray temp file that no reader looks at.
@@ -89,21 +115,8 @@ pub(crate) fn write_atomic(
     fsync: bool,
     key: Digest,
 ) -> Result<(), StoreError> {
-    // A temp file that could not be created is not ours: leave it be.
-    let (mut file, tmp) = create_temp(path)
-        .map_err(|(_, e)| io_error("write (through a temp file)", path, Some(key), e))?;
-    let written = (|| {
-        file.write_all(bytes)?;
-        if fsync {
-            file.sync_all()?;
-        }
-        Ok::<_, io::Error>(())
-    })();
-    drop(file);
-    if let Err(e) = written {
-        let _ = fs::remove_file(&tmp);
-        return Err(io_error("write (through a temp file)", path, Some(key), e));
-    }
+    let tmp = write_temp(path, bytes, fsync)
+        .map_err(|e| io_error("write (through a temp file)", path, Some(key), e))?;
     if let Err(e) = fs::rename(&tmp, path) {
         let _ = fs::remove_file(&tmp);
         return Err(io_error("rename into place", path, Some(key), e));

@@ -31,6 +31,12 @@
 //!   claims/ab           the shard's live claims: owner, host, pid, lease
 //! ```
 //!
+//! - **Creation**: any number of processes may open a new directory at
+//!   once. Each makes whatever of the layout is missing, then the marker
+//!   appears last, whole, by a hard link of a complete temp file: an opener
+//!   sees no marker (and helps make the store) or a whole one, and a
+//!   directory holding only what a maker puts there is never taken for a
+//!   foreign one.
 //! - **Atomic writes**: a temp file in the target's directory, written,
 //!   optionally fsynced, then renamed over the target: a reader sees the
 //!   old file or the new one, never a part.
