@@ -10,6 +10,18 @@
 //! says loudly that it did not run, or fails under
 //! `FLECHE_TEST_REQUIRE_ALL=1`.
 
+// Without every store, only the loud `require` below is built.
+#![cfg_attr(
+    not(all(
+        feature = "file",
+        feature = "sqlite",
+        feature = "postgres",
+        feature = "redis",
+        feature = "s3"
+    )),
+    allow(dead_code)
+)]
+
 use std::error::Error as StdError;
 
 /// What goes into the URLs, and must come out of no error.
