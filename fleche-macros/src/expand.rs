@@ -403,8 +403,10 @@ fn generate(func: &ItemFn, args: &[Arg], options: &Options) -> TokenStream {
             ret: ret.clone(),
             name: name_expr.clone(),
             rt: rt.clone(),
+            // Spanned at the return type, like the call: a result type
+            // that cannot be stored is reported there.
             lookup: Some(
-                quote!(#rt::lookup::<#ret, #strategy, #n_keyed>(&#spec, [#(#digests_by_ref),*])),
+                quote_spanned!(ret_first=> #rt_ret::lookup::<#ret, #strategy_ret, #n_keyed>(&#spec, [#(#digests_by_ref),*])),
             ),
         })
     });
