@@ -22,7 +22,7 @@
 //! in any process, appends a line to one log file opened with `O_APPEND`,
 //! so runs that happen at the same time are all counted. Summaries (body
 //! runs, wall times, takeover times) go to stderr, where CI's log shows
-//! them.
+//! them. `FLECHE_MATRIX_STORES=file,s3` runs only those stores.
 //!
 //! It needs every store of the facade (`cargo test --workspace` builds the
 //! facade with all of them; so does `cargo test -p fleche --all-features`)
@@ -110,11 +110,34 @@ mod matrix {
     /// The workers' reports on stdout start with this.
     const REPORT: &str = "matrix worker";
 
+    /// Runs only the stores it names (`file,s3`), when set: for rerunning
+    /// one store's case.
+    const STORES_ENV: &str = "FLECHE_MATRIX_STORES";
+
     /// The tests of this file take the machine's cores; one at a time.
     static SERIAL: Mutex<()> = Mutex::new(());
 
     fn serial() -> std::sync::MutexGuard<'static, ()> {
         SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The stores of `kinds` that `$FLECHE_MATRIX_STORES` lets run (all
+    /// when it is unset).
+    fn chosen(kinds: &[Kind]) -> Vec<Kind> {
+        let Ok(wanted) = std::env::var(STORES_ENV) else {
+            return kinds.to_vec();
+        };
+        let wanted: Vec<&str> = wanted.split(',').map(str::trim).collect();
+        let picked: Vec<Kind> = kinds
+            .iter()
+            .copied()
+            .filter(|k| wanted.contains(&k.name()))
+            .collect();
+        show(&format!(
+            "{STORES_ENV}={}: only {picked:?}",
+            wanted.join(",")
+        ));
+        picked
     }
 
     // -----------------------------------------------------------------
@@ -489,7 +512,7 @@ mod matrix {
             "default options, default cache from FLECHE_CACHE"
         };
         let mut rows = Vec::new();
-        for kind in Kind::ALL {
+        for kind in chosen(&Kind::ALL) {
             if let Some(row) = stampede_on(kind, strict) {
                 show(&format!(
                     "stampede {kind}: {} body runs ({} counted by workers) in {:.2?} ({:.2?} with start-up){}",
@@ -708,7 +731,10 @@ mod matrix {
     #[test]
     fn a_worker_killed_mid_body_is_taken_over() {
         let _serial = serial();
-        let rows: Vec<Takeover> = Kind::SHARED.into_iter().filter_map(crash_on).collect();
+        let rows: Vec<Takeover> = chosen(&Kind::SHARED)
+            .into_iter()
+            .filter_map(crash_on)
+            .collect();
         show("\nSIGKILL mid-body: from the kill to the next caller's body (takeover)");
         show(&format!(
             "  {:<9} {:<14} {:>12} {:>12}  result",
