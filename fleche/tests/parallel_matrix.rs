@@ -346,6 +346,7 @@ mod matrix {
         /// Keys whose body ran other than once: (key, runs).
         wrong: Vec<(u64, usize)>,
         warnings: usize,
+        failed_workers: usize,
         /// From the go signal to the last worker's exit; from the first
         /// spawn.
         matrix: Duration,
@@ -403,7 +404,10 @@ mod matrix {
             let ready = sync.join(format!("ready-{w}"));
             while !ready.exists() {
                 if worker.exited() || Instant::now() >= ready_by {
-                    failures.push(format!("not ready: {}", worker.report()));
+                    failures.push(format!(
+                        "worker {} was not ready in time or ended before the start (its report follows)",
+                        worker.name
+                    ));
                     break 'ready;
                 }
                 std::thread::sleep(Duration::from_millis(2));
@@ -414,6 +418,7 @@ mod matrix {
         let deadline = go + STAMPEDE_DEADLINE;
         let mut counted = 0;
         let mut warnings = 0;
+        let mut failed_workers = 0;
         for worker in &mut workers {
             worker.wait(deadline);
         }
@@ -436,6 +441,7 @@ mod matrix {
                 .collect::<Vec<_>>();
             warnings += warned.len();
             if !worker.succeeded() || report.is_none() {
+                failed_workers += 1;
                 failures.push(worker.report());
             } else if !warned.is_empty() {
                 show(&format!(
@@ -496,6 +502,7 @@ mod matrix {
             counted,
             wrong,
             warnings,
+            failed_workers,
             matrix,
             total,
             failures,
@@ -550,7 +557,11 @@ mod matrix {
                 if r.failures.is_empty() {
                     "ok".to_owned()
                 } else {
-                    format!("FAILED (keys not run once: {})", r.wrong.len())
+                    format!(
+                        "FAILED (keys not run once: {}, workers failed: {})",
+                        r.wrong.len(),
+                        r.failed_workers
+                    )
                 }
             ));
         }

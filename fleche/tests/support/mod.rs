@@ -278,18 +278,51 @@ impl Worker {
         std::fs::read_to_string(&self.stderr).unwrap_or_default()
     }
 
-    /// What went wrong, for a failure message: the exit status and the
-    /// output's tails.
+    /// What went wrong, for a failure message: the exit status, the
+    /// worker's own lines (reports and errors, the first few), its panic
+    /// messages and warnings — or, if it said none of these, the tails of
+    /// its output.
     pub fn report(&self) -> String {
         let status = match self.status {
             Some(s) => s.to_string(),
             None => "killed at the deadline".to_owned(),
         };
+        let (stdout, stderr) = (self.stdout(), self.stderr());
+        let said: Vec<&str> = stdout
+            .lines()
+            .filter_map(|l| l.find("matrix worker").map(|at| &l[at..]))
+            .take(6)
+            .collect();
+        let mut problems: Vec<&str> = Vec::new();
+        let mut in_panic = false;
+        for line in stderr.lines() {
+            if line.contains("panicked at") {
+                in_panic = true;
+            } else if line.starts_with("stack backtrace:") || line.starts_with("note:") {
+                in_panic = false;
+                continue;
+            }
+            if in_panic || line.contains(" WARN ") {
+                problems.push(line);
+            }
+        }
+        problems.truncate(12);
+        if said.is_empty() && problems.is_empty() {
+            return format!(
+                "worker {} ({status})\n--- stdout\n{}\n--- stderr\n{}",
+                self.name,
+                tail(&stdout, 20),
+                tail(&stderr, 20)
+            );
+        }
         format!(
-            "worker {} ({status})\n--- stdout\n{}\n--- stderr\n{}",
+            "worker {} ({status})\n    {}",
             self.name,
-            tail(&self.stdout(), 40),
-            tail(&self.stderr(), 40)
+            said.iter()
+                .chain(&problems)
+                .map(|l| &l[..l.len().min(600)])
+                .collect::<Vec<_>>()
+                .join("\n    ")
         )
     }
 }
