@@ -67,5 +67,8 @@ pub fn simulate(item: u64) -> u64 {
     BODY_RUNS.fetch_add(1, Ordering::Relaxed);
     std::thread::sleep(BODY_TIME);
     // Small enough that the sum over any sweep fits in a u64.
-    item.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17) >> 40
+    item.wrapping_add(1)
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .rotate_left(17)
+        >> 40
 }
