@@ -7,7 +7,14 @@
 //! - [`body_runs`]: how often its body ran in this process, so a run can
 //!   show that the cache computed each item exactly once across the job.
 //!
-//! See the book's chapter "HPC: MPI and SLURM" (`book/src/hpc.md`).
+//! See the user guide's chapter "HPC: MPI and SLURM" (`book/src/hpc.md`,
+//! also this crate's module `guide`).
+
+/// The user guide's chapter "HPC: MPI and SLURM" (`book/src/hpc.md`);
+/// its Rust example is compiled as a test of this crate, which has MPI.
+#[cfg(feature = "mpi")]
+#[doc = include_str!("../../../book/src/hpc.md")]
+pub mod guide {}
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
