@@ -24,29 +24,45 @@ use fleche::{Scope, fleche};
 /// The variable naming the store every worker of a job shares: a URL such
 /// as `file:///shared/fs/cache` or `postgres://host/db?schema=sweep`.
 /// Workers inherit it from the launcher's environment (`mpirun -x
-/// FLECHE_CACHE`, `sbatch --export=ALL`).
+/// FLECHE_CACHE`, `sbatch --export=ALL`). Simple to set from a shell.
 pub const CACHE_VAR: &str = fleche::CACHE_ENV;
 
-/// The scope the sweep runs in, from this process's environment: a cache
-/// on the store named by [`CACHE_VAR`].
+/// The variable a *program* that starts the job sets instead: the whole
+/// scope — cache and tags — as [`fleche::Scope::pass_to`] writes it.
+/// Taken before [`CACHE_VAR`].
+pub const SCOPE_VAR: &str = fleche::SCOPE_ENV;
+
+/// The scope the sweep runs in, from this process's environment: the
+/// scope in [`SCOPE_VAR`], else a cache on the store named by
+/// [`CACHE_VAR`].
 ///
 /// Every worker calls this and nothing else reads the environment, so this
-/// is where the job's configuration arrives. The variable is required:
-/// without it each machine would use its own default cache (under the
-/// user's home directory, which a cluster often mounts over NFS), and the
-/// workers would not share their results.
+/// is where the job's configuration arrives. One of the variables is
+/// required: without them each machine would use its own default cache
+/// (under the user's home directory, which a cluster often mounts over
+/// NFS), and the workers would not share their results. The store is
+/// opened with `open`, not lazily: a worker that cannot reach it says so at
+/// once instead of running the whole sweep uncached.
 pub fn scope_from_env() -> Result<Scope, String> {
-    let url = std::env::var(CACHE_VAR)
-        .ok()
-        .filter(|u| !u.trim().is_empty())
-        .ok_or_else(|| {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    if let Some(value) = var(SCOPE_VAR) {
+        let config = fleche::ScopeConfig::from_env(&value)
+            .map_err(|e| fleche::ErrorChain(&e).to_string())?;
+        let cache = fleche::open_config(&config.cache).map_err(|e| {
             format!(
-                "${CACHE_VAR} is not set: name the store every worker shares, \
-                 e.g. {CACHE_VAR}=file:///shared/dir or postgres://host/db?schema=sweep"
+                "cannot open the cache of ${SCOPE_VAR}: {}",
+                fleche::ErrorChain(&e)
             )
         })?;
-    // `open`, not `open_lazy`: a worker that cannot reach the store says so
-    // at once instead of running the whole sweep uncached.
+        return Ok(Scope::current().with_cache(cache).with_tags(config.tags));
+    }
+    let url = var(CACHE_VAR).ok_or_else(|| {
+        format!(
+            "${CACHE_VAR} is not set: name the store every worker shares, \
+             e.g. {CACHE_VAR}=file:///shared/dir or postgres://host/db?schema=sweep \
+             (or start the workers with ${SCOPE_VAR}, see Scope::pass_to)"
+        )
+    })?;
     let cache = fleche::open(&url).map_err(|e| {
         format!(
             "cannot open ${CACHE_VAR} ({}): {}",

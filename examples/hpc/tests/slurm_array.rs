@@ -16,13 +16,18 @@ const TASKS: u64 = 10;
 
 /// Runs the whole array at once on the store at `url`; each task's fields.
 fn run_array(url: &str) -> Vec<HashMap<String, String>> {
+    run_array_with(|cmd| {
+        cmd.env("FLECHE_CACHE", url);
+    })
+}
+
+/// Runs the whole array at once, each task's environment set by `env`.
+fn run_array_with(env: impl Fn(&mut Command)) -> Vec<HashMap<String, String>> {
     let children: Vec<_> = (0..TASKS)
         .map(|task| {
-            let child = spawn(
-                Command::new(env!("CARGO_BIN_EXE_slurm_task"))
-                    .env("FLECHE_CACHE", url)
-                    .env("SLURM_ARRAY_TASK_ID", task.to_string()),
-            );
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_slurm_task"));
+            env(&mut cmd);
+            let child = spawn(cmd.env("SLURM_ARRAY_TASK_ID", task.to_string()));
             (task, child)
         })
         .collect();
@@ -41,14 +46,9 @@ fn run_array(url: &str) -> Vec<HashMap<String, String>> {
 fn each_item_of_the_array_runs_once_and_a_rerun_hits() {
     let dir = tempfile::tempdir().unwrap();
     let url = file_url(&dir.path().join("cache"));
-    // The store is made before the array starts, as a first job or a
-    // setup step would. Ten processes creating one brand-new file store at
-    // the same moment can see its format marker before it is written
-    // ("FLECHE-STORE does not hold a fleche-file format"), a fleche-file
-    // race that is not this test's subject.
-    let cache = fleche::open(&url).unwrap();
-
+    // The ten tasks make the new store together.
     let first = run_array(&url);
+    let cache = fleche::open(&url).unwrap();
     let runs: u64 = first.iter().map(|f| number(f, "body_runs")).sum();
     // Ten distinct items (the baseline is item 0), in an empty store: each
     // ran at least once, so ten runs mean exactly once each, although every
@@ -97,4 +97,28 @@ fn a_task_without_its_environment_says_what_is_missing() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("$FLECHE_CACHE is not set"), "{stderr}");
+}
+
+/// A program that submits the array hands the whole scope over instead
+/// (`FLECHE_SCOPE`, as `sbatch --export=ALL` passes it on): the tasks use
+/// its cache, and its tags land in their records.
+#[test]
+fn a_submitting_program_hands_its_scope_to_the_tasks() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = file_url(&dir.path().join("cache"));
+    let cache = fleche::open(&url).unwrap();
+    let scope = fleche::Scope::current()
+        .with_cache(cache.clone())
+        .with_tags([("job", "array-42")]);
+    let first = run_array_with(|cmd| {
+        cmd.env_remove("FLECHE_CACHE");
+        scope.pass_to(cmd).unwrap();
+    });
+    let runs: u64 = first.iter().map(|f| number(f, "body_runs")).sum();
+    assert_eq!(runs, TASKS, "{first:?}");
+    let record = fleche::bridge::block_on(cache.record(simulate::digest(&3)))
+        .unwrap()
+        .expect("task 3 stored its item");
+    let tags = format!("{:?}", record.metadata.get("tags"));
+    assert!(tags.contains("array-42"), "{tags}");
 }
