@@ -120,16 +120,13 @@ impl Scope {
     /// This scope, or — if it names no cache — the default scope (its
     /// cache, and the tags a parent process handed over in
     /// [`SCOPE_ENV`]) with this scope's tags and metadata providers added.
-    pub fn or_default(&self) -> Result<Scope, Error> {
+    pub fn or_default(self) -> Result<Scope, Error> {
         if self.cache.is_some() {
-            return Ok(self.clone());
+            return Ok(self);
         }
         let mut scope = default_scope()?;
-        scope.metadata.tags.extend(self.metadata.tags.clone());
-        scope
-            .metadata
-            .providers
-            .extend(self.metadata.providers.iter().cloned());
+        scope.metadata.tags.extend(self.metadata.tags);
+        scope.metadata.providers.extend(self.metadata.providers);
         Ok(scope)
     }
 
@@ -164,7 +161,7 @@ impl Scope {
     /// configuration and the tags. Custom metadata providers are code and
     /// do not travel; add them again in the worker.
     pub fn to_config(&self) -> Result<ScopeConfig, Error> {
-        let scope = self.or_default()?;
+        let scope = self.clone().or_default()?;
         let cache = scope.cache.as_ref().ok_or(Error::NoCache)?;
         Ok(ScopeConfig {
             cache: cache.config().ok_or(Error::NotReopenable)?,
@@ -318,7 +315,7 @@ pub fn default_scope() -> Result<Scope, Error> {
 /// ```
 pub fn bind<F>(f: F) -> Bound<F> {
     let current = Scope::current();
-    let scope = current.or_default().unwrap_or(current);
+    let scope = current.clone().or_default().unwrap_or(current);
     Bound { scope, f }
 }
 

@@ -28,7 +28,7 @@ fn digests<const N: usize>(args: Args<N>) -> Result<[(&'static str, Digest); N],
 /// no cache. Only a wrong configuration fails here (a malformed
 /// `FLECHE_CACHE` or `FLECHE_SCOPE`, an unknown scheme): a store that does
 /// not open gives a cache that runs calls uncached until it does.
-fn resolve(scope: &Scope, spec: &FnSpec) -> (Scope, Cache) {
+fn resolve(scope: Scope, spec: &FnSpec) -> (Scope, Cache) {
     let resolved = scope.or_default().and_then(|s| {
         let cache = s.cache().cloned().ok_or(Error::NoCache)?;
         Ok((s, cache))
@@ -54,7 +54,7 @@ type Plan<const N: usize> = (Scope, Cache, [(&'static str, Digest); N]);
 /// cache and the argument digests; or nothing, when an argument does not
 /// encode and the cache is not strict (the call then runs uncached).
 fn plan<const N: usize>(spec: &FnSpec, args: Args<N>) -> Option<Plan<N>> {
-    let (scope, cache) = resolve(&Scope::current(), spec);
+    let (scope, cache) = resolve(Scope::current(), spec);
     match digests(args) {
         Ok(args) => Some((scope, cache, args)),
         Err(e) => match cache.fail_open(e) {
