@@ -194,3 +194,42 @@ fn child_strict() {
     );
     println!("strict: unavailable");
 }
+
+/// A caller that waits long for another worker's claim says so once —
+/// which key, which host and process hold it — even with no subscriber.
+#[test]
+fn a_long_wait_names_the_holder() {
+    let (ok, out, err) = child_with("child_waits_long", "memory://", false);
+    assert!(ok, "the child failed:\n{out}\n{err}");
+    let said: Vec<_> = err.lines().filter(|l| l.contains("waiting")).collect();
+    assert_eq!(said.len(), 1, "one notice of the long wait:\n{err}");
+    let pid = out
+        .lines()
+        .find_map(|l| l.strip_prefix("holder pid="))
+        .expect("the child names the holder's pid");
+    assert!(said[0].contains(&format!("process {pid}")), "{err}");
+    assert!(said[0].contains("since 20"), "a date: {err}");
+}
+
+#[test]
+#[ignore = "helper: runs as a child of a_long_wait_names_the_holder"]
+fn child_waits_long() {
+    use fleche::{CallStore, ClaimPolicy, Owner};
+    if !set_up_child() {
+        return;
+    }
+    let store = std::sync::Arc::new(fleche::memory::MemoryStore::new());
+    let cache = fleche::Cache::builder(store.clone(), store.clone())
+        .claims(ClaimPolicy::Always)
+        .claim_timing(Duration::from_secs(60), Duration::from_millis(6500))
+        .build();
+    // Another worker (here: a live owner of this process) holds the claim
+    // and never finishes.
+    let holder = Owner::new();
+    let key = square::digest(&11);
+    let claimed = fleche::bridge::block_on(store.claim(key, &holder, Duration::from_secs(60)));
+    assert!(claimed.unwrap().is_acquired());
+    println!("holder pid={}", holder.pid().unwrap());
+    assert_eq!(fleche::with_cache(cache.clone(), || square(11)), 121);
+    assert_eq!(cache.stats().gave_up, 1);
+}
