@@ -38,7 +38,7 @@ fn main() {
     println!("scored them again in {:.2?}: all hits", t.elapsed());
     assert_eq!(first, second);
 
-    fleche::with_cache(cache, || {
+    fleche::with_cache(cache.clone(), || {
         let cached = inputs
             .iter()
             .filter(|&x| score::contains(x).unwrap())
@@ -46,4 +46,9 @@ fn main() {
         println!("{cached} of {} results are in the cache", inputs.len());
         assert_eq!(cached, inputs.len());
     });
+    let stats = cache.stats();
+    println!(
+        "bodies run: {} (hits {}, shared with a concurrent caller {})",
+        stats.computed, stats.hits, stats.shared
+    );
 }

@@ -81,5 +81,10 @@ fn main() {
             "all 8 results are cached: pipeline(0..4) again on this thread took {:.2?}",
             t.elapsed()
         );
+        let stats = fleche::current_cache().unwrap().stats();
+        println!(
+            "bodies run: {} (hits {}, shared with a concurrent caller {})",
+            stats.computed, stats.hits, stats.shared
+        );
     });
 }

@@ -100,4 +100,9 @@ async fn main() {
         })
         .await;
     println!("all results are in {}", cache.config().unwrap().url);
+    let stats = cache.stats();
+    println!(
+        "bodies run: {} (hits {}, shared with a concurrent caller {})",
+        stats.computed, stats.hits, stats.shared
+    );
 }
