@@ -90,7 +90,9 @@ pub use fleche_core::{
     ValueStore, arg_digest, async_trait, redact_url,
 };
 pub use fleche_core::{Cache, CacheBuilder, CacheConfig, CacheOptions, CacheStats};
-pub use fleche_core::{Task, bridge, codec, driver, isolate, metadata, task};
+pub use fleche_core::{
+    Join, Submitted, Task, bridge, codec, driver, isolate, metadata, submit, task,
+};
 pub use fleche_macros::{fleche, register};
 #[cfg(feature = "memory")]
 pub use fleche_memory as memory;
