@@ -57,6 +57,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
 
 use fleche_core::{Join, Submitted, Task, codec};
 use serde::de::DeserializeOwned;
@@ -82,7 +83,33 @@ pub fn init() {
 /// Submitting is thread-safe (`&self`).
 pub struct Pool {
     workers: procspawn::Pool,
+    /// Hands each dispatched call's procspawn handle to the collector.
+    collect: mpsc::Sender<Collect>,
     dispatched: AtomicU64,
+}
+
+/// A dispatched call for the collector: procspawn's handle, and where its
+/// outcome goes.
+type Collect = (
+    procspawn::JoinHandle<Reply>,
+    mpsc::SyncSender<Result<Reply, procspawn::SpawnError>>,
+);
+
+/// Joins procspawn's handles in the order the calls were dispatched, which
+/// is the order the workers take them, and passes each outcome on to the
+/// call's [`JoinHandle`].
+///
+/// procspawn hands a result over only when its handle is joined: until
+/// then the worker that computed it takes no other call. Joining the
+/// caller's handles in some other order (the last first, or only some)
+/// could then leave every worker waiting on a handle no one joins yet. The
+/// oldest call not yet joined is always running or done, so joining in
+/// dispatch order never waits on a call that cannot start.
+fn collector(calls: mpsc::Receiver<Collect>) {
+    for (handle, outcome) in calls {
+        // The caller may have dropped its handle: then no one wants it.
+        let _ = outcome.send(handle.join());
+    }
 }
 
 impl fmt::Debug for Pool {
@@ -113,8 +140,14 @@ impl Pool {
             .build()
             .map_err(|source| PoolError::Start { source })?;
         assert!(workers.size() > 0, "fleche-pool: a pool needs a worker");
+        let (collect, calls) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("fleche-pool-collector".into())
+            .spawn(move || collector(calls))
+            .expect("fleche-pool: the collector thread starts");
         Ok(Self {
             workers,
+            collect,
             dispatched: AtomicU64::new(0),
         })
     }
@@ -134,9 +167,9 @@ impl Pool {
     /// the task and `args` to a worker process and returns its handle
     /// ([`Task::submit`]). [`Submitted::join`] waits for the result.
     ///
-    /// Each call waiting for a worker holds a few file descriptors (its
-    /// channels) until it is joined; for large sweeps use [`Pool::map`],
-    /// which keeps a bounded number in flight.
+    /// Join the handles in any order, or drop them. Each call that has not
+    /// finished holds a few file descriptors (its channels); for large
+    /// sweeps use [`Pool::map`], which keeps a bounded number in flight.
     ///
     /// ```no_run
     /// # #[fleche::fleche] fn simulate(seed: u64) -> f64 { seed as f64 }
@@ -155,10 +188,17 @@ impl Pool {
             self.dispatched.fetch_add(1, Ordering::Relaxed);
             let function = task.function();
             let inner = match codec::encode(&args) {
-                Ok(bytes) => Ok(self.workers.spawn(
-                    (task, ByteBuf::from(bytes)),
-                    work::<A, R> as fn((Task<A, R>, ByteBuf)) -> Reply,
-                )),
+                Ok(bytes) => {
+                    let handle = self.workers.spawn(
+                        (task, ByteBuf::from(bytes)),
+                        work::<A, R> as fn((Task<A, R>, ByteBuf)) -> Reply,
+                    );
+                    let (outcome, receive) = mpsc::sync_channel(1);
+                    self.collect
+                        .send((handle, outcome))
+                        .expect("fleche-pool: the collector runs as long as the pool");
+                    Ok(receive)
+                }
                 Err(e) => Err(PoolError::Codec {
                     function: function.to_owned(),
                     item: None,
@@ -279,7 +319,7 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 ///
 /// [`join`]: JoinHandle::join
 pub struct JoinHandle<R> {
-    inner: Result<procspawn::JoinHandle<Reply>, PoolError>,
+    inner: Result<mpsc::Receiver<Result<Reply, procspawn::SpawnError>>, PoolError>,
     function: &'static str,
     result: PhantomData<fn() -> R>,
 }
@@ -288,15 +328,7 @@ impl<R> fmt::Debug for JoinHandle<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JoinHandle")
             .field("function", &self.function)
-            .field("pid", &self.pid())
-            .finish()
-    }
-}
-
-impl<R> JoinHandle<R> {
-    /// The worker process running the call, once it has one.
-    pub fn pid(&self) -> Option<u32> {
-        self.inner.as_ref().ok().and_then(|h| h.pid())
+            .finish_non_exhaustive()
     }
 }
 
@@ -304,7 +336,13 @@ impl<R: DeserializeOwned> JoinHandle<R> {
     /// Waits for the worker's result.
     pub fn join(self) -> Result<R, PoolError> {
         let function = self.function.to_owned();
-        let reply = self.inner?.join().map_err(|e| match e.panic_info() {
+        let outcome = self.inner?.recv().unwrap_or_else(|_| {
+            // The collector is gone only if the pool is: its workers too.
+            Err(procspawn::SpawnError::from(std::io::Error::other(
+                "the pool was dropped",
+            )))
+        });
+        let reply = outcome.map_err(|e| match e.panic_info() {
             // A panic outside the body: the task did not arrive whole.
             Some(info) => PoolError::WorkerLost {
                 function: function.clone(),

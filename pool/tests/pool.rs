@@ -198,3 +198,15 @@ fn a_lookup_that_fails_dispatches() {
     assert_eq!(pool.map(&task, [(8,), (9,)]).unwrap(), [64, 81]);
     assert_eq!(pool.dispatched(), 3);
 }
+
+#[test]
+fn handles_join_in_any_order() {
+    let (_dir, task) = file_task(square);
+    let pool = Pool::new(1).unwrap();
+    let handles: Vec<_> = (0..6u64).map(|x| pool.submit(&task, (x,))).collect();
+    // The last first, and one never joined: no worker waits on a handle.
+    let mut handles: Vec<_> = handles.into_iter().skip(1).collect();
+    handles.reverse();
+    let results: Vec<u64> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(results, [25, 16, 9, 4, 1]);
+}
