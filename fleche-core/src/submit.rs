@@ -12,7 +12,7 @@
 //! ([`Submitted::Dispatched`]). The helpers here are `submit` for the
 //! executors of `std` and Tokio: [`Task::spawn_thread`],
 //! [`Task::spawn_blocking`] (awaitable) and [`Task::map_blocking`] (a
-//! sweep over a `JoinSet`); with the `rayon` feature, [`Task::par_map`].
+//! sweep over a `JoinSet`); with the `rayon` feature, `Task::par_map`.
 //! The `fleche-pool` crate does the same for worker processes.
 //!
 //! The lookup fails open: if it cannot read the store, the call is

@@ -234,17 +234,15 @@ struct Sweeps {
 
 fn measure_sweeps(url: &str, items: u64, runs: usize) -> Sweeps {
     let cache = fleche::open(url).unwrap();
-    let (cached_task, plain_task, via_worker): (
-        Task<(u64,), u64>,
-        Task<(u64,), u64>,
-        Task<(u64,), u64>,
-    ) = fleche::with_cache(cache, || {
-        (
-            fleche::task(square).unwrap(),
-            fleche::task(plain_square).unwrap(),
-            fleche::task(square_in_worker).unwrap(),
-        )
-    });
+    type Square = Task<(u64,), u64>;
+    let (cached_task, plain_task, via_worker): (Square, Square, Square) =
+        fleche::with_cache(cache, || {
+            (
+                fleche::task(square).unwrap(),
+                fleche::task(plain_square).unwrap(),
+                fleche::task(square_in_worker).unwrap(),
+            )
+        });
     let args = || (0..items).map(|x| (x,));
     let expected: Vec<u64> = args().map(|(x,)| x * x).collect();
     let _ = cached_task.par_map(args().collect::<Vec<_>>()); // all stored
