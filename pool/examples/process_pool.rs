@@ -31,8 +31,11 @@ fn simulate(seed: u64, log: PathBuf) -> f64 {
         .append(true)
         .open(&log)
         .expect("the run log opens");
-    // One short line per run, appended: safe from many processes at once.
-    writeln!(file, "{}", std::process::id()).expect("the run log takes a line");
+    // One short line per run, in one appending write: whole, whichever
+    // processes write at once.
+    let line = format!("{}\n", std::process::id());
+    file.write_all(line.as_bytes())
+        .expect("the run log takes a line");
     (seed as f64).sqrt().sin()
 }
 
@@ -124,7 +127,7 @@ fn main() {
     let start = Instant::now();
     let pool = Pool::new(args.workers).expect("the workers start");
     println!(
-        "{} worker processes started in {:.2?}; body ~20 ms, {} items per store",
+        "pool of {} worker processes launched in {:.2?}; body ~20 ms, {} items per store",
         pool.size(),
         start.elapsed(),
         args.items
