@@ -32,6 +32,8 @@
 //! }
 //! ```
 //!
+//! procspawn runs on Linux and macOS (its channels are `ipc-channel`'s).
+//!
 //! The store must be one every worker reaches — a file store, SQLite,
 //! PostgreSQL, Redis, S3 — not `memory://`, which lives in one process.
 //!
