@@ -210,3 +210,22 @@ fn handles_join_in_any_order() {
     let results: Vec<u64> = handles.into_iter().map(|h| h.join().unwrap()).collect();
     assert_eq!(results, [25, 16, 9, 4, 1]);
 }
+
+#[test]
+fn a_pool_is_shared_by_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Pool>();
+    let (_dir, task) = file_task(square);
+    let pool = Pool::new(2).unwrap();
+    let results: Vec<u64> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4u64)
+            .map(|x| {
+                let (pool, task) = (&pool, &task);
+                s.spawn(move || pool.submit(task, (x,)).join().unwrap())
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(results, [0, 1, 4, 9]);
+    assert_eq!(pool.dispatched(), 4);
+}
