@@ -31,6 +31,7 @@ mod query;
 mod record;
 mod spec;
 mod store;
+pub mod submit;
 pub mod task;
 
 #[doc(hidden)]
@@ -50,6 +51,7 @@ pub use query::{Order, Query};
 pub use record::{ArgDigest, CallRecord, Metadata, RECORD_FORMAT, RecordHead, Timestamp, ValueRef};
 pub use spec::{CALL_KEY_CONTEXT, FnSpec, Isolate, arg_digest};
 pub use store::{CallStore, Capabilities, ValueStore};
+pub use submit::{Join, Submitted};
 pub use task::Task;
 
 /// Re-exported so backends and the attribute name one version.

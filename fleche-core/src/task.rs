@@ -39,11 +39,14 @@ pub struct Registration {
     pub call: fn(Box<dyn Any>) -> Box<dyn Any>,
     /// The stored result for a boxed arguments tuple, without running the
     /// function; `None` for functions that are not cached.
-    pub lookup: Option<fn(&dyn Any) -> Result<Option<Box<dyn Any>>, Error>>,
+    pub lookup: Option<LookupFn>,
     /// What the function's crate does before a call (the `fleche` facade
     /// installs its drivers there).
     pub prepare: fn(),
 }
+
+/// A registration's lookup: the stored result for a boxed arguments tuple.
+type LookupFn = fn(&dyn Any) -> Result<Option<Box<dyn Any>>, Error>;
 
 inventory::collect!(Registration);
 
@@ -109,6 +112,9 @@ fn check_types<A: 'static, R: 'static>(r: &Registration) -> Result<(), Error> {
 /// `A` is the arguments tuple (`(u64,)` for one argument) and `R` the
 /// result. Custom metadata providers are code and do not travel: register
 /// them in the worker.
+///
+/// [`Task::submit`] hands a call to an executor only if its result is not
+/// stored ([`crate::submit`]).
 ///
 /// See the `fleche` crate's `task` for an example, and the book's
 /// "Parallel execution" chapter for process pools.

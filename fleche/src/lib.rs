@@ -90,10 +90,15 @@ pub use fleche_core::{
     ValueStore, arg_digest, async_trait, redact_url,
 };
 pub use fleche_core::{Cache, CacheBuilder, CacheConfig, CacheOptions, CacheStats};
-pub use fleche_core::{Task, bridge, codec, driver, isolate, metadata, task};
+pub use fleche_core::{
+    Join, Submitted, Task, bridge, codec, driver, isolate, metadata, submit, task,
+};
 pub use fleche_macros::{fleche, register};
 #[cfg(feature = "memory")]
 pub use fleche_memory as memory;
+/// The process pool (feature `pool`): see the `fleche-pool` crate.
+#[cfg(feature = "pool")]
+pub use fleche_pool as pool;
 pub use open::{
     CACHE_ENV, default_url, install_default_drivers, open, open_async, open_config, open_default,
     open_lazy, register_driver, schemes,
