@@ -14,7 +14,7 @@ fn cube(x: u64) -> u64 {
 
 #[fleche]
 fn halve(x: u64) -> Result<u64, String> {
-    if x % 2 == 0 {
+    if x.is_multiple_of(2) {
         Ok(x / 2)
     } else {
         Err(format!("{x} is odd"))
