@@ -31,44 +31,51 @@ fn main() {
     // A wrong `$FLECHE_CACHE` is an error; a store that cannot be used
     // (a directory not writable, a server down) is not: calls then run
     // uncached, with one warning.
-    let stored_before = match slow_fib::contains(&n) {
-        Ok(stored) => stored,
-        Err(e) if e.store_kind().is_some() => {
-            eprintln!("quickstart: {}; calls run uncached", fleche::ErrorChain(&e));
-            false
-        }
-        Err(e) => fail(&e),
-    };
+    let cache = fleche::current_cache().unwrap_or_else(|e| fail(&e));
+
     let t = Instant::now();
     let first = slow_fib(n);
-    let how = if stored_before {
-        "a hit: stored on disk by an earlier run"
-    } else {
-        "a miss: the body ran; run me again"
-    };
     println!(
-        "first call:  slow_fib({n}) = {first} in {:.2?} ({how})",
-        t.elapsed()
+        "first call:  slow_fib({n}) = {first} in {:.2?} ({})",
+        t.elapsed(),
+        what_happened(&cache)
     );
 
     let t = Instant::now();
     let second = slow_fib(n);
-    let took = t.elapsed();
-    let how = if took < Duration::from_millis(500) {
-        "a hit: read back from the cache"
-    } else {
-        "the body ran again: the cache could not be used"
-    };
-    println!("second call: slow_fib({n}) = {second} in {took:.2?} ({how})");
+    println!(
+        "second call: slow_fib({n}) = {second} in {:.2?} ({})",
+        t.elapsed(),
+        what_happened(&cache)
+    );
     assert_eq!(first, second);
 
     // Where the result went, and under which key.
-    let cache = fleche::current_cache().unwrap_or_else(|e| fail(&e));
     let url = cache
         .config()
         .map_or_else(|| "(unnamed store)".to_owned(), |c| c.url);
     let key = slow_fib::digest(&n);
-    println!("stored in {url} under key {} (full: {key})", key.shrink([]));
+    if cache.stats().computed + cache.stats().hits + cache.stats().waited == 0 {
+        println!("not stored: {url} could not be used (see the warning above)");
+    } else {
+        println!("stored in {url} under key {} (full: {key})", key.shrink([]));
+    }
+}
+
+/// What the cache did for the last call, from its counters.
+fn what_happened(cache: &fleche::Cache) -> &'static str {
+    static SEEN: std::sync::Mutex<Option<fleche::CacheStats>> = std::sync::Mutex::new(None);
+    let now = cache.stats();
+    let before = SEEN.lock().unwrap().replace(now).unwrap_or_default();
+    if now.hits > before.hits {
+        "a hit: read back from the cache"
+    } else if now.waited > before.waited {
+        "another process was computing it: waited, then read its result"
+    } else if now.computed > before.computed {
+        "a miss: the body ran and its result is stored; run me again"
+    } else {
+        "the body ran uncached: the cache could not be used"
+    }
 }
 
 /// Says what went wrong — the error and its causes — and exits: with a
