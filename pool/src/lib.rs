@@ -59,7 +59,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
+use std::sync::{Mutex, mpsc};
 
 use fleche_core::{Join, Submitted, Task, codec};
 use serde::de::DeserializeOwned;
@@ -85,8 +85,11 @@ pub fn init() {
 /// Submitting is thread-safe (`&self`).
 pub struct Pool {
     workers: procspawn::Pool,
-    /// Hands each dispatched call's procspawn handle to the collector.
-    collect: mpsc::Sender<Collect>,
+    /// Hands each dispatched call's procspawn handle to the collector. Held
+    /// while a call is spawned and handed over, so the collector sees the
+    /// calls in the order the workers take them, whichever threads submit
+    /// at once.
+    collect: Mutex<mpsc::Sender<Collect>>,
     dispatched: AtomicU64,
 }
 
@@ -149,7 +152,7 @@ impl Pool {
             .expect("fleche-pool: the collector thread starts");
         Ok(Self {
             workers,
-            collect,
+            collect: Mutex::new(collect),
             dispatched: AtomicU64::new(0),
         })
     }
@@ -191,12 +194,13 @@ impl Pool {
             let function = task.function();
             let inner = match codec::encode(&args) {
                 Ok(bytes) => {
+                    let collect = self.collect.lock().unwrap_or_else(|e| e.into_inner());
                     let handle = self.workers.spawn(
                         (task, ByteBuf::from(bytes)),
                         work::<A, R> as fn((Task<A, R>, ByteBuf)) -> Reply,
                     );
                     let (outcome, receive) = mpsc::sync_channel(1);
-                    self.collect
+                    collect
                         .send((handle, outcome))
                         .expect("fleche-pool: the collector runs as long as the pool");
                     Ok(receive)

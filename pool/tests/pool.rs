@@ -217,15 +217,28 @@ fn a_pool_is_shared_by_threads() {
     send_sync::<Pool>();
     let (_dir, task) = file_task(square);
     let pool = Pool::new(2).unwrap();
+    // Many threads submitting at once, each joining only its own calls:
+    // if the collector saw the calls in another order than the workers
+    // take them, it could wait on a call no worker is free to start (it
+    // did, in about one run of ten, before submitting was ordered).
     let results: Vec<u64> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..4u64)
-            .map(|x| {
+        let handles: Vec<_> = (0..8u64)
+            .map(|t| {
                 let (pool, task) = (&pool, &task);
-                s.spawn(move || pool.submit(task, (x,)).join().unwrap())
+                s.spawn(move || {
+                    let mine: Vec<_> = (0..4).map(|i| pool.submit(task, (t * 4 + i,))).collect();
+                    mine.into_iter()
+                        .map(|h| h.join().unwrap())
+                        .collect::<Vec<u64>>()
+                })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
     });
-    assert_eq!(results, [0, 1, 4, 9]);
-    assert_eq!(pool.dispatched(), 4);
+    let expected: Vec<u64> = (0..32u64).map(|x| x * x).collect();
+    assert_eq!(results, expected);
+    assert_eq!(pool.dispatched(), 32);
 }
