@@ -20,8 +20,12 @@ pub(crate) enum ClaimStep {
     Go(Option<ClaimGuard>, Lead),
 }
 
+/// A waiter looks for another worker's result after 10 ms, then ever less
+/// often, but at least every 250 ms: a result lands at most that long
+/// before its waiters see it, and a waiting process costs the store four
+/// reads a second (the callers waiting in one process share them).
 const FIRST_BACKOFF: Duration = Duration::from_millis(10);
-const MAX_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_millis(250);
 /// After this long waiting for one claim, the caller says so (once).
 const LONG_WAIT: Duration = Duration::from_secs(5);
 
