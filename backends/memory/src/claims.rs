@@ -19,8 +19,10 @@ impl Claims {
 
     /// Claims `key` for `owner` unless another owner's lease is live.
     pub fn claim(&self, key: Digest, owner: &Owner, ttl: Duration) -> Claim {
-        let now = Instant::now();
         let mut table = self.table();
+        // Read the clock holding the lock: a claimer that read it before
+        // queueing behind the winner would see a lease longer than its TTL.
+        let now = Instant::now();
         let took_over = match table.get(&key) {
             Some((holder, until)) if *until > now && holder != owner => {
                 return Claim::Held {
@@ -106,6 +108,30 @@ mod tests {
             !claims.renew(key, &a, Duration::from_secs(10)),
             "the old owner lost it"
         );
+    }
+
+    /// A claimer queued behind the winner sees at most the TTL remaining:
+    /// it reads the clock once it holds the table, not before.
+    #[test]
+    fn a_queued_claimer_never_sees_more_than_the_ttl() {
+        let claims = std::sync::Arc::new(Claims::default());
+        let (key, ttl) = (Digest::of(b"k"), Duration::from_millis(500));
+        let mut table = claims.table();
+        let queued = {
+            let claims = claims.clone();
+            std::thread::spawn(move || claims.claim(key, &Owner::new(), ttl))
+        };
+        // The claimer is now waiting for the table; the winner gets in
+        // first, later, with a full lease.
+        std::thread::sleep(Duration::from_millis(100));
+        table.insert(key, (Owner::new(), Instant::now() + ttl));
+        drop(table);
+        match queued.join().unwrap() {
+            Claim::Held { remaining, .. } => {
+                assert!(remaining <= ttl, "{remaining:?} left of a {ttl:?} lease")
+            }
+            other => panic!("the winner holds the key: {other:?}"),
+        }
     }
 
     #[test]
