@@ -45,9 +45,39 @@ impl Report {
             .filter(|r| matches!(r.outcome, Outcome::Failed(_)))
     }
 
-    /// Whether no case failed.
+    /// Whether no case failed. Skipped cases count as passing here: a
+    /// store that declares every capability false passes. A CI that must
+    /// know every promise was checked asks [`Report::complete`].
     pub fn passed(&self) -> bool {
         self.failures().next().is_none()
+    }
+
+    /// Whether every case ran and passed: none failed, none skipped.
+    ///
+    /// ```
+    /// use fleche_conformance::{Outcome, Report, Row};
+    /// let row = |outcome| Row { name: "case", outcome, duration: Default::default() };
+    /// let skipping = Report { rows: vec![row(Outcome::Passed), row(Outcome::Skipped("the store does not offer claims".into()))] };
+    /// assert!(skipping.passed() && !skipping.complete());
+    /// assert!(skipping.to_string().ends_with("1 passed, 0 failed, 1 skipped (the store does not offer claims: 1)"));
+    /// ```
+    pub fn complete(&self) -> bool {
+        self.rows.iter().all(|r| r.outcome == Outcome::Passed)
+    }
+
+    /// How many cases were skipped, per reason (a capability the store
+    /// declares it lacks, a launcher missing), in the order first seen.
+    pub fn skipped(&self) -> Vec<(&str, usize)> {
+        let mut counts: Vec<(&str, usize)> = Vec::new();
+        for row in &self.rows {
+            if let Outcome::Skipped(why) = &row.outcome {
+                match counts.iter_mut().find(|(w, _)| *w == why.as_str()) {
+                    Some((_, n)) => *n += 1,
+                    None => counts.push((why, 1)),
+                }
+            }
+        }
+        counts
     }
 
     /// The outcome of the case called `name`.
@@ -82,7 +112,17 @@ impl fmt::Display for Report {
         write!(
             f,
             "conformance: {passed} passed, {failed} failed, {skipped} skipped"
-        )
+        )?;
+        // Why, so that a store that skips much cannot pass unnoticed.
+        let reasons: Vec<String> = self
+            .skipped()
+            .iter()
+            .map(|(why, n)| format!("{why}: {n}"))
+            .collect();
+        if !reasons.is_empty() {
+            write!(f, " ({})", reasons.join(", "))?;
+        }
+        Ok(())
     }
 }
 

@@ -389,6 +389,20 @@ async fn passes(title: &str, factory: impl Factory + 'static) {
         fleche_conformance::cases().len(),
         "{title}: not every case ran"
     );
+    // Passing with skips is not complete, and the summary says why.
+    assert!(
+        !report.complete(),
+        "{title}: skips make a report incomplete"
+    );
+    assert_eq!(
+        report.skipped().iter().map(|(_, n)| n).sum::<usize>(),
+        2,
+        "{title}: {:?}",
+        report.skipped()
+    );
+    let summary = report.to_string();
+    let last = summary.lines().last().unwrap_or_default();
+    assert!(last.contains("2 skipped ("), "{title}: {last}");
     assert!(
         report
             .rows
