@@ -33,20 +33,20 @@ fn main() {
     // uncached, with one warning.
     let cache = fleche::current_cache().unwrap_or_else(|e| fail(&e));
 
-    let t = Instant::now();
+    let (t, before) = (Instant::now(), cache.stats());
     let first = slow_fib(n);
     println!(
         "first call:  slow_fib({n}) = {first} in {:.2?} ({})",
         t.elapsed(),
-        what_happened(&cache)
+        what_happened(before, cache.stats())
     );
 
-    let t = Instant::now();
+    let (t, before) = (Instant::now(), cache.stats());
     let second = slow_fib(n);
     println!(
         "second call: slow_fib({n}) = {second} in {:.2?} ({})",
         t.elapsed(),
-        what_happened(&cache)
+        what_happened(before, cache.stats())
     );
     assert_eq!(first, second);
 
@@ -62,11 +62,8 @@ fn main() {
     }
 }
 
-/// What the cache did for the last call, from its counters.
-fn what_happened(cache: &fleche::Cache) -> &'static str {
-    static SEEN: std::sync::Mutex<Option<fleche::CacheStats>> = std::sync::Mutex::new(None);
-    let now = cache.stats();
-    let before = SEEN.lock().unwrap().replace(now).unwrap_or_default();
+/// What the cache did for a call, from its counters before and after.
+fn what_happened(before: fleche::CacheStats, now: fleche::CacheStats) -> &'static str {
     if now.hits > before.hits {
         "a hit: read back from the cache"
     } else if now.waited > before.waited {

@@ -562,16 +562,9 @@ mod matrix {
                 }
             ));
         }
-        let failed: Vec<String> = rows
-            .iter()
-            .filter(|r| !r.failures.is_empty())
-            .map(|r| format!("== {} ==\n{}", r.kind, r.failures.join("\n")))
-            .collect();
-        assert!(
-            failed.is_empty(),
-            "the stampede ({variant}) failed on {} store(s):\n{}",
-            failed.len(),
-            failed.join("\n\n")
+        assert_no_failures(
+            &format!("the stampede ({variant})"),
+            rows.iter().map(|r| (r.kind, &r.failures)),
         );
     }
 
@@ -587,6 +580,20 @@ mod matrix {
     #[test]
     fn stampede_strict() {
         stampede_matrix(true);
+    }
+
+    /// Fails with every store's failures, if any store has some.
+    fn assert_no_failures<'a>(what: &str, rows: impl Iterator<Item = (Kind, &'a Vec<String>)>) {
+        let failed: Vec<String> = rows
+            .filter(|(_, failures)| !failures.is_empty())
+            .map(|(kind, failures)| format!("== {kind} ==\n{}", failures.join("\n")))
+            .collect();
+        assert!(
+            failed.is_empty(),
+            "{what} failed on {} store(s):\n{}",
+            failed.len(),
+            failed.join("\n\n")
+        );
     }
 
     // -----------------------------------------------------------------
@@ -755,16 +762,6 @@ mod matrix {
                 }
             ));
         }
-        let failed: Vec<String> = rows
-            .iter()
-            .filter(|r| !r.failures.is_empty())
-            .map(|r| format!("== {} ==\n{}", r.kind, r.failures.join("\n")))
-            .collect();
-        assert!(
-            failed.is_empty(),
-            "takeover failed on {} store(s):\n{}",
-            failed.len(),
-            failed.join("\n\n")
-        );
+        assert_no_failures("takeover", rows.iter().map(|r| (r.kind, &r.failures)));
     }
 }
