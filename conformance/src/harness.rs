@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 pub use fleche_core::Stores;
-use fleche_core::{StoreError, async_trait};
+use fleche_core::{Digest, StoreError, async_trait};
 
 /// Where a store is: text that [`Factory::open`] understands, in this
 /// process or in a child (a directory, a URL, a name).
@@ -35,6 +35,58 @@ pub trait Factory: Send + Sync {
         let _ = location;
         Ok(())
     }
+
+    /// Damages the stored record under `key` behind the store's back — the
+    /// way a disk, a half-finished copy or another program would: flips or
+    /// cuts its stored bytes, so that reading it cannot give a whole record.
+    /// `Ok(true)` if it did; `Ok(false)` (the default) if this factory
+    /// cannot, and then the case that checks promise 7's `Corrupt` is
+    /// skipped, which `suite!` must be told with `damage: false`.
+    async fn damage_record(&self, location: &Location, key: Digest) -> Result<bool, StoreError> {
+        let _ = (location, key);
+        Ok(false)
+    }
+
+    /// A credential that opening `location` uses and that must never appear
+    /// in an error message or a store's `Debug` output (promise 7). The
+    /// default is the password of `location` when it is a URL that carries
+    /// one (`postgres://user:secret@host/db`), else `None`.
+    fn secret(&self, location: &Location) -> Option<String> {
+        url_password(&location.0)
+    }
+}
+
+/// The password in `text`, when it is a URL with one: the text between the
+/// scheme's `//`, the user name's `:` and the host's `@`, decoded.
+fn url_password(text: &str) -> Option<String> {
+    let (_, rest) = text.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let (userinfo, _) = authority.rsplit_once('@')?;
+    let (_, password) = userinfo.split_once(':')?;
+    (!password.is_empty()).then(|| percent_decode(password))
+}
+
+/// `%XX` escapes decoded (a password may hold reserved characters).
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Starts a child process that runs [`crate::child::main`] with the same
@@ -143,3 +195,23 @@ macro_rules! ensure {
     };
 }
 pub(crate) use ensure;
+
+#[cfg(test)]
+mod tests {
+    use super::url_password;
+
+    #[test]
+    fn the_password_of_a_url_is_found() {
+        assert_eq!(
+            url_password("postgres://u:s3cr%40t@h:5432/db?x=1").as_deref(),
+            Some("s3cr@t")
+        );
+        assert_eq!(
+            url_password("redis://:pw@127.0.0.1:6379").as_deref(),
+            Some("pw")
+        );
+        assert_eq!(url_password("postgres://u@h/db"), None);
+        assert_eq!(url_password("/tmp/dir"), None);
+        assert_eq!(url_password("s3://bucket/a@b:c"), None);
+    }
+}

@@ -14,16 +14,38 @@ use crate::report::{Outcome, run_one};
 /// capability is declared `false` is ignored, with the reason; one declared
 /// `true` fails if the store's `Capabilities` disagree.
 ///
+/// `damage: true` says the factory implements
+/// [`Factory::damage_record`](crate::Factory::damage_record), so the case
+/// that checks how damaged data is reported runs; without it (or with
+/// `false`) that case is ignored with the reason.
+///
 /// A store that needs a server adds `server: "ENV_VAR"`, the variable that
 /// names the server: while it is unset every test says loudly that it did
 /// not run, and fails instead when `FLECHE_TEST_REQUIRE_ALL=1` (see
 /// [`server_url`](crate::server_url)).
 #[macro_export]
 macro_rules! suite {
-    (factory: $factory:expr, claims: $claims:tt, persistent: $persistent:tt, processes: $processes:tt $(,)?) => {
-        $crate::suite!(factory: $factory, claims: $claims, persistent: $persistent, processes: $processes, server: "");
+    (factory: $factory:expr, claims: $claims:tt, persistent: $persistent:tt, processes: $processes:tt
+     $(, damage: $damage:tt)? $(, server: $server:literal)? $(,)?) => {
+        $crate::__suite!(
+            factory: $factory,
+            flags: ($claims, $persistent, $processes, [$($damage)?]),
+            server: [$($server)?]
+        );
     };
-    (factory: $factory:expr, claims: $claims:tt, persistent: $persistent:tt, processes: $processes:tt, server: $server:literal $(,)?) => {
+}
+
+/// `suite!` with its optional arguments filled in.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __suite {
+    (factory: $factory:expr, flags: ($c:tt, $p:tt, $pr:tt, []), server: $server:tt) => {
+        $crate::__suite!(factory: $factory, flags: ($c, $p, $pr, [false]), server: $server);
+    };
+    (factory: $factory:expr, flags: $flags:tt, server: []) => {
+        $crate::__suite!(factory: $factory, flags: $flags, server: [""]);
+    };
+    (factory: $factory:expr, flags: ($claims:tt, $persistent:tt, $processes:tt, [$damage:tt]), server: [$server:literal]) => {
         /// The fleche conformance suite, one test per promise.
         mod conformance {
             #[allow(unused_imports)]
@@ -45,7 +67,7 @@ macro_rules! suite {
                 $crate::__private::run_test(name, declared, __factory(), ::core::module_path!());
             }
 
-            $crate::__cases!(tests ($claims, $persistent, $processes));
+            $crate::__cases!(tests ($claims, $persistent, $processes, $damage));
 
             /// The flags given to `suite!` agree with the store's capabilities.
             #[test]
@@ -74,16 +96,23 @@ macro_rules! __case {
     (@ Nothing $flags:tt $name:ident) => {
         $crate::__case!(true, "", $name);
     };
-    (@ Claims ($claims:tt, $persistent:tt, $processes:tt) $name:ident) => {
+    (@ Claims ($claims:tt, $persistent:tt, $processes:tt, $damage:tt) $name:ident) => {
         $crate::__case!($claims, "declared: the store does not offer claims", $name);
     };
-    (@ Persistence ($claims:tt, $persistent:tt, $processes:tt) $name:ident) => {
+    (@ Persistence ($claims:tt, $persistent:tt, $processes:tt, $damage:tt) $name:ident) => {
         $crate::__case!($persistent, "declared: the store is not persistent", $name);
     };
-    (@ Processes ($claims:tt, $persistent:tt, $processes:tt) $name:ident) => {
+    (@ Processes ($claims:tt, $persistent:tt, $processes:tt, $damage:tt) $name:ident) => {
         $crate::__case!(
             $processes,
             "declared: the store is not shared between processes",
+            $name
+        );
+    };
+    (@ Damage ($claims:tt, $persistent:tt, $processes:tt, $damage:tt) $name:ident) => {
+        $crate::__case!(
+            $damage,
+            "declared: the factory cannot damage stored records",
             $name
         );
     };

@@ -198,3 +198,23 @@ pub(crate) async fn claims_release_allows_a_new_claim(h: &Harness) -> CaseResult
     );
     Ok(())
 }
+
+/// The lease is the TTL asked for, not more: a waiter is told at most
+/// the TTL remains, and the claim can be taken over soon after it ends.
+pub(crate) async fn claims_lease_is_the_ttl(h: &Harness) -> CaseResult {
+    let _ = h;
+    Err(crate::CaseError::fail("not written yet"))
+}
+
+/// `renew` sets the remaining lease to the new TTL from now; it neither
+/// adds to what was left nor leaves it unchanged.
+pub(crate) async fn claims_renew_sets_the_lease(h: &Harness) -> CaseResult {
+    let _ = h;
+    Err(crate::CaseError::fail("not written yet"))
+}
+
+/// Releasing one key leaves the same owner's claims on other keys held.
+pub(crate) async fn claims_release_is_per_key(h: &Harness) -> CaseResult {
+    let _ = h;
+    Err(crate::CaseError::fail("not written yet"))
+}

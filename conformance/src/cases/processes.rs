@@ -106,3 +106,19 @@ pub(crate) async fn writers_separate_processes_lose_nothing(h: &Harness) -> Case
     );
     Ok(())
 }
+
+/// A child process reads what this process wrote, and this process
+/// (through a handle that read before) sees the child's overwrites and
+/// deletes.
+pub(crate) async fn processes_see_each_others_writes(h: &Harness) -> CaseResult {
+    let _ = h;
+    Err(crate::CaseError::fail("not written yet"))
+}
+
+/// A child reports each write as it returns and is SIGKILLed mid-stream:
+/// every write it reported is there, whole, and nothing half-written reads
+/// as a value or a record (promise 6).
+pub(crate) async fn processes_killed_after_durable_writes_keep_them(h: &Harness) -> CaseResult {
+    let _ = h;
+    Err(crate::CaseError::fail("not written yet"))
+}

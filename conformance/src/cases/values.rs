@@ -211,3 +211,29 @@ fn shared_prefix_pair() -> (Vec<u8>, Vec<u8>) {
     }
     unreachable!("the pigeonhole principle")
 }
+
+/// A value put, deleted and put again is there: `get`, `contains`, `list`.
+pub(crate) async fn values_put_after_delete(h: &Harness) -> CaseResult {
+    let _ = h;
+    Err(crate::CaseError::fail("not written yet"))
+}
+
+/// `get_many` answers in the order asked: present and missing keys mixed,
+/// unsorted, repeated, and a key deleted in between.
+pub(crate) async fn values_get_many_keeps_order(h: &Harness) -> CaseResult {
+    let _ = h;
+    Err(crate::CaseError::fail("not written yet"))
+}
+
+/// `put_many` stores every item, the first, the last and repeated ones.
+pub(crate) async fn values_put_many_stores_every_item(h: &Harness) -> CaseResult {
+    let _ = h;
+    Err(crate::CaseError::fail("not written yet"))
+}
+
+/// Many tasks put the same value at once (the stampede): every put
+/// succeeds and the bytes read back exactly.
+pub(crate) async fn values_concurrent_identical_puts(h: &Harness) -> CaseResult {
+    let _ = h;
+    Err(crate::CaseError::fail("not written yet"))
+}
