@@ -246,15 +246,11 @@ async fn one_direction(reader: &Stores, writer: &Stores, tag: &str, seed: u64) -
         &reader_after("after the other handle put both again"),
     )
     .await?;
+    // Clean up for the other direction (whose first read sees the store
+    // empty again).
     writer.values.delete(vk).await?;
     writer.calls.delete(rk).await?;
-    sees(
-        reader,
-        &empty,
-        &reads,
-        &reader_after("after the other handle deleted both again"),
-    )
-    .await
+    Ok(())
 }
 
 /// Promise 4 across handles: two handles opened on the same location each
