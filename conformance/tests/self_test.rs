@@ -380,6 +380,8 @@ async fn passes(title: &str, factory: impl Factory + 'static) {
         skipped,
         [
             "writers_separate_processes_lose_nothing",
+            "processes_see_each_others_writes",
+            "processes_killed_after_durable_writes_keep_them",
             "persistence_survives_reopening"
         ],
         "{title}: unexpected skips:\n{report}"
@@ -396,13 +398,13 @@ async fn passes(title: &str, factory: impl Factory + 'static) {
     );
     assert_eq!(
         report.skipped().iter().map(|(_, n)| n).sum::<usize>(),
-        2,
+        4,
         "{title}: {:?}",
         report.skipped()
     );
     let summary = report.to_string();
     let last = summary.lines().last().unwrap_or_default();
-    assert!(last.contains("2 skipped ("), "{title}: {last}");
+    assert!(last.contains("4 skipped ("), "{title}: {last}");
     assert!(
         report
             .rows

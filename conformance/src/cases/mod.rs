@@ -17,7 +17,7 @@ use futures::future::BoxFuture;
 
 use crate::harness::{CaseResult, Harness};
 
-pub(crate) use processes::child_writes;
+pub(crate) use processes::{child_see_and_change, child_write_until_killed, child_writes};
 
 /// What a case needs from the store beyond the required operations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
