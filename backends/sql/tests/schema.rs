@@ -133,3 +133,74 @@ fn destroy_drops_the_postgres_schema() {
     .unwrap();
     assert!(!exists, "the schema {} is gone", schema.name());
 }
+
+/// A record under `key` with the single argument `n`.
+fn record_with_arg(key: Digest, n: u64) -> fleche::CallRecord {
+    let result = fleche::codec::encode(&n).unwrap();
+    fleche::CallRecord::new(
+        key,
+        "schema::args",
+        fleche::ValueRef {
+            digest: Digest::of(&result),
+            inline: Some(result.into()),
+        },
+    )
+    .with_args(vec![fleche::ArgDigest {
+        name: "n".into(),
+        digest: fleche::codec::digest(&n).unwrap(),
+    }])
+}
+
+/// The keys of the records whose argument `n` is `value`.
+fn keys_with_arg(store: &SqliteStore, value: u64) -> Vec<Digest> {
+    use futures::TryStreamExt;
+    let query = fleche::Query::new().arg("n", &value);
+    let found: Vec<fleche::CallRecord> =
+        bridge::block_on(store.query(&query).try_collect()).unwrap();
+    found.into_iter().map(|r| r.key).collect()
+}
+
+#[test]
+fn a_sqlite_schema_1_is_upgraded_and_queries_follow_overwritten_arguments() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url(&dir);
+    let key = Digest::of(b"overwritten with other arguments");
+    let store = bridge::block_on(SqliteStore::open(&url)).unwrap();
+    // Schema 2 keeps the argument table in step with an overwrite.
+    bridge::block_on(store.put(record_with_arg(key, 1))).unwrap();
+    bridge::block_on(store.put(record_with_arg(key, 2))).unwrap();
+    assert_eq!(keys_with_arg(&store, 1), Vec::<Digest>::new());
+    assert_eq!(keys_with_arg(&store, 2), vec![key]);
+    // Back to schema 1 (no update trigger), and overwrite there: the
+    // argument table is left stale, as schema 1 left it. Another record's
+    // arguments are damaged: the upgrade must not trip over them.
+    let damaged = Digest::of(b"damaged arguments");
+    bridge::block_on(async {
+        store.put(record_with_arg(damaged, 5)).await.unwrap();
+        for sql in [
+            "DROP TRIGGER fleche_calls_args_update",
+            "DELETE FROM _sqlx_migrations WHERE version = 2",
+        ] {
+            sqlx::query(sql).execute(store.pool()).await.unwrap();
+        }
+        store.put(record_with_arg(key, 3)).await.unwrap();
+        sqlx::query("UPDATE fleche_calls SET args = 'not json' WHERE key = ?")
+            .bind(damaged.as_bytes().to_vec())
+            .execute(store.pool())
+            .await
+            .unwrap();
+    });
+    assert_eq!(keys_with_arg(&store, 2), vec![key], "schema 1 is stale");
+    drop(store);
+    // Opened again, it is upgraded: the stale rows are gone.
+    let store = bridge::block_on(SqliteStore::open(&url)).unwrap();
+    assert_eq!(keys_with_arg(&store, 2), Vec::<Digest>::new());
+    assert_eq!(keys_with_arg(&store, 3), vec![key]);
+    bridge::block_on(store.put(record_with_arg(key, 4))).unwrap();
+    assert_eq!(keys_with_arg(&store, 3), Vec::<Digest>::new());
+    assert_eq!(keys_with_arg(&store, 4), vec![key]);
+    // The damaged record is indexed again once a put repairs it.
+    assert_eq!(keys_with_arg(&store, 5), Vec::<Digest>::new());
+    bridge::block_on(store.put(record_with_arg(damaged, 5))).unwrap();
+    assert_eq!(keys_with_arg(&store, 5), vec![damaged]);
+}
