@@ -18,7 +18,7 @@ use crate::{SqlStore, filter};
 #[async_trait]
 impl<D: Database> CallStore for SqlStore<D> {
     async fn put(&self, record: CallRecord) -> Result<(), StoreError> {
-        let binds = RecordColumns::of(&record, D::BACKEND)?.into_binds();
+        let binds = RecordColumns::of::<D>(&record)?.into_binds();
         self.exec()
             .execute(&self.sql().put_record, binds)
             .await

@@ -13,7 +13,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use fleche_core::driver::{OpenError, StoreUrl, UrlOption};
-use fleche_core::{Digest, ErrorKind, StoreError};
+use fleche_core::{Digest, ErrorKind, Metadata, StoreError};
 use sqlx::migrate::{MigrateError, Migrator};
 
 use crate::SqlOptions;
@@ -66,6 +66,11 @@ pub(crate) trait Database: fmt::Debug + Sized + Send + Sync + 'static {
     const JSON_TO_TEXT: &'static str;
     /// A statement that returns a row if the migrations table exists.
     const HAS_MIGRATIONS: &'static str;
+
+    /// A record's metadata as the JSON text its column is written from.
+    fn metadata_json(metadata: &Metadata) -> serde_json::Result<String> {
+        serde_json::to_string(metadata)
+    }
 
     /// Appends a condition: the record has argument `name` with `digest`.
     fn arg_condition(sql: &mut Sql, name: &str, digest: &Digest);

@@ -4,7 +4,7 @@
 use std::fmt;
 
 use fleche_core::driver::{OpenError, StoreUrl, UrlError, UrlOption};
-use fleche_core::{Digest, ErrorKind};
+use fleche_core::{Digest, ErrorKind, Metadata};
 use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
 
@@ -132,6 +132,15 @@ impl Database for Postgres {
     const HAS_MIGRATIONS: &'static str =
         "SELECT 1 WHERE to_regclass('_sqlx_migrations') IS NOT NULL";
 
+    /// Whole floats keep a fraction digit (see [`WholeFloatsKeepTheirPoint`]).
+    fn metadata_json(metadata: &Metadata) -> serde_json::Result<String> {
+        let mut out = Vec::new();
+        let mut ser = serde_json::Serializer::with_formatter(&mut out, WholeFloatsKeepTheirPoint);
+        serde::Serialize::serialize(metadata, &mut ser)?;
+        // serde_json writes UTF-8 only.
+        Ok(String::from_utf8(out).unwrap_or_default())
+    }
+
     /// Containment (`@>`), on the GIN index.
     fn arg_condition(sql: &mut Sql, name: &str, digest: &Digest) {
         sql.push("args @> ")
@@ -195,6 +204,31 @@ impl Database for Postgres {
 
     fn persistent(&self) -> bool {
         true
+    }
+}
+
+/// serde_json's compact JSON, except for floats that are whole numbers of
+/// 10¹⁶ or more, which serde_json writes with an exponent (`1e18`): JSONB
+/// reads those as integers and gives them back as `1000000000000000000`,
+/// which reads back as an integer, not the float that was stored. Written
+/// out with a fraction digit (`1000000000000000000.0`) they keep it — JSONB
+/// keeps a number's scale — and read back as the same float. Queries are
+/// unaffected: JSONB compares numbers by value.
+struct WholeFloatsKeepTheirPoint;
+
+impl serde_json::ser::Formatter for WholeFloatsKeepTheirPoint {
+    fn write_f64<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        value: f64,
+    ) -> std::io::Result<()> {
+        if value.is_finite() && value.fract() == 0.0 && value.abs() >= 1e16 {
+            // `{:.1}` prints the float's exact decimal value, which parses
+            // back to the same float.
+            write!(writer, "{value:.1}")
+        } else {
+            serde_json::ser::CompactFormatter.write_f64(writer, value)
+        }
     }
 }
 
@@ -292,6 +326,22 @@ mod tests {
         assert_eq!(o.get_port(), 5433);
         assert_eq!(o.get_database(), Some("other"));
         assert_eq!(o.get_username(), "bob");
+    }
+
+    #[test]
+    fn whole_floats_keep_a_fraction_digit_for_jsonb() {
+        let mut metadata = Metadata::new();
+        metadata.insert(
+            "m".into(),
+            serde_json::json!({ "big": 1e18, "neg": -2.5e17, "small": 1.0, "frac": 0.1, "int": 7 }),
+        );
+        let text = Postgres::metadata_json(&metadata).unwrap();
+        assert_eq!(
+            text,
+            r#"{"m":{"big":1000000000000000000.0,"frac":0.1,"int":7,"neg":-250000000000000000.0,"small":1.0}}"#
+        );
+        let back: Metadata = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, metadata);
     }
 
     #[test]

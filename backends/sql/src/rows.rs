@@ -15,6 +15,7 @@ use fleche_core::{
     ValueRef,
 };
 
+use crate::database::Database;
 use crate::exec::{Bind, Cells, FromCells};
 
 /// One record's column values.
@@ -36,8 +37,9 @@ pub(crate) struct RecordColumns {
 }
 
 impl RecordColumns {
-    /// The columns of `record`.
-    pub(crate) fn of(record: &CallRecord, backend: &'static str) -> Result<Self, StoreError> {
+    /// The columns of `record`, as database `D` keeps them.
+    pub(crate) fn of<D: Database>(record: &CallRecord) -> Result<Self, StoreError> {
+        let backend = D::BACKEND;
         let json = |what: &str, r: serde_json::Result<String>| {
             r.map_err(|e| {
                 let message = format!("cannot encode the record's {what} as JSON");
@@ -54,7 +56,7 @@ impl RecordColumns {
             args: json("arguments", serde_json::to_string(&record.args))?,
             result_digest: record.result.digest.as_bytes().to_vec(),
             result_inline: record.result.inline.as_ref().map(|b| b.to_vec()),
-            metadata: json("metadata", serde_json::to_string(&record.metadata))?,
+            metadata: json("metadata", D::metadata_json(&record.metadata))?,
             created_at: record.created_at.as_micros(),
             format: i32::try_from(record.format).unwrap_or(i32::MAX),
         })
