@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 pub use fleche_core::Stores;
-use fleche_core::{Digest, StoreError, async_trait};
+use fleche_core::{Capabilities, Digest, StoreError, async_trait};
 
 /// Where a store is: text that [`Factory::open`] understands, in this
 /// process or in a child (a directory, a URL, a name).
@@ -102,6 +102,9 @@ pub struct Harness {
     pub launcher: Option<Launcher>,
     /// The stores made so far, destroyed after each case.
     pub(crate) created: Arc<Mutex<Vec<Location>>>,
+    /// The store's capabilities, asked once: making a store to ask costs
+    /// seconds on some backends, and they do not change between cases.
+    pub(crate) capabilities: Arc<tokio::sync::OnceCell<Capabilities>>,
 }
 
 impl Harness {
@@ -111,6 +114,7 @@ impl Harness {
             factory: Arc::new(factory),
             launcher: None,
             created: Arc::default(),
+            capabilities: Arc::default(),
         }
     }
 

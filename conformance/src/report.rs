@@ -131,19 +131,24 @@ async fn check_needs(h: &Harness, needs: Needs) -> Result<(), String> {
     if needs == Needs::Nothing {
         return Ok(());
     }
-    let at = h
-        .factory
-        .create()
-        .await
-        .map_err(|e| format!("factory.create failed: {e}"))?;
-    let caps = h
-        .factory
-        .open(&at)
-        .await
-        .map_err(|e| format!("factory.open failed: {e}"))?
-        .calls
-        .capabilities();
-    let _ = h.factory.destroy(&at).await;
+    let caps = *h
+        .capabilities
+        .get_or_try_init(|| async {
+            let at = h
+                .factory
+                .create()
+                .await
+                .map_err(|e| format!("factory.create failed: {e}"))?;
+            let opened = h.factory.open(&at).await;
+            let _ = h.factory.destroy(&at).await;
+            Ok::<_, String>(
+                opened
+                    .map_err(|e| format!("factory.open failed: {e}"))?
+                    .calls
+                    .capabilities(),
+            )
+        })
+        .await?;
     match needs {
         Needs::Nothing => Ok(()),
         Needs::Claims if !caps.claims => Err("the store does not offer claims".into()),

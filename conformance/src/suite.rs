@@ -4,6 +4,8 @@ use std::io::Write;
 use std::sync::Arc;
 
 use crate::cases::{Needs, cases};
+use fleche_core::Capabilities;
+
 use crate::harness::{Factory, Harness, Launcher};
 use crate::report::{Outcome, run_one};
 
@@ -170,7 +172,19 @@ pub fn run_test(name: &str, declared: bool, factory: impl Factory + 'static, mod
         .iter()
         .find(|c| c.name == name)
         .expect("a case of the registry");
-    let harness = Harness::new(factory).with_launcher(launcher_for_test_binary(module));
+    let mut harness = Harness::new(factory).with_launcher(launcher_for_test_binary(module));
+    // One test per case, all in this process: ask the store's capabilities
+    // once per suite, not once per case (making a store can take seconds).
+    static CAPABILITIES: std::sync::Mutex<
+        Option<std::collections::HashMap<String, Arc<tokio::sync::OnceCell<Capabilities>>>>,
+    > = std::sync::Mutex::new(None);
+    harness.capabilities = CAPABILITIES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get_or_insert_with(Default::default)
+        .entry(module.to_owned())
+        .or_default()
+        .clone();
     let row = runtime().block_on(run_one(&harness, case));
     match row.outcome {
         Outcome::Passed => {}
