@@ -16,7 +16,13 @@ mod broken;
 mod factory;
 mod real;
 
-use fleche_conformance::{Harness, Needs, Outcome, Report, cases, run_all};
+use std::sync::Arc;
+
+use fleche_conformance::{
+    Factory, Harness, Location, Needs, Outcome, Report, Stores, cases, run_one,
+};
+use fleche_core::{Digest, StoreError, async_trait};
+use futures::stream::{self, StreamExt};
 
 use broken::Fault;
 use factory::{MapFactory, broken};
@@ -25,17 +31,75 @@ fn failed(report: &Report) -> Vec<&'static str> {
     report.failures().map(|r| r.name).collect()
 }
 
-/// Runs the suite with `harness` and prints the report under `title`.
-async fn report(title: &str, harness: &Harness) -> Report {
-    let report = run_all(harness).await;
-    println!("=== {title}: caught by {:?}\n{report}\n", failed(&report));
+/// How many cases run at once against a store in memory: all of them.
+const ALL: usize = usize::MAX;
+
+/// How many cases run at once against a store on disk or a server: as
+/// many as `cargo test` of a backend's suite runs on a small machine,
+/// twice over. Each case opens its own store (a schema, a namespace, a
+/// directory), so the servers' connection limits stay far away.
+const SOME: usize = 4;
+
+/// A factory shared by several harnesses.
+struct Shared(Arc<dyn Factory>);
+
+#[async_trait]
+impl Factory for Shared {
+    async fn create(&self) -> Result<Location, StoreError> {
+        self.0.create().await
+    }
+    async fn open(&self, at: &Location) -> Result<Stores, StoreError> {
+        self.0.open(at).await
+    }
+    async fn destroy(&self, at: &Location) -> Result<(), StoreError> {
+        self.0.destroy(at).await
+    }
+    async fn damage_record(&self, at: &Location, key: Digest) -> Result<bool, StoreError> {
+        self.0.damage_record(at, key).await
+    }
+    fn secret(&self, at: &Location) -> Option<String> {
+        self.0.secret(at)
+    }
+}
+
+/// Runs every case of the suite with `harness`'s factory and launcher,
+/// `at_once` of them at a time, and prints the report under `title`.
+///
+/// Each case gets a harness of its own (a harness destroys the stores it
+/// made after each case), so cases running at once see no store of
+/// another's — as when `cargo test` runs a `suite!`'s tests in parallel.
+/// The cases mostly wait (for leases, children, servers), so running them
+/// at once keeps the self-test's wall time near that of its slowest cases.
+async fn report(title: &str, harness: &Harness, at_once: usize) -> Report {
+    let started = std::time::Instant::now();
+    let runs = cases().iter().map(|case| {
+        let mut own = Harness::new(Shared(harness.factory.clone()));
+        if let Some(launcher) = &harness.launcher {
+            own = own.with_launcher(launcher.clone());
+        }
+        async move {
+            tokio::spawn(async move { run_one(&own, case).await })
+                .await
+                .expect("run_one catches a case's panic")
+        }
+    });
+    let rows: Vec<_> = stream::iter(runs)
+        .buffered(at_once.min(cases().len()))
+        .collect()
+        .await;
+    let report = Report { rows };
+    println!(
+        "=== {title}: caught by {:?} (in {:.1?})\n{report}\n",
+        failed(&report),
+        started.elapsed()
+    );
     report
 }
 
-/// The suite with `harness`, on a store titled `title`: something fails,
-/// and each of `must` is among the failures.
-async fn caught_with(title: &str, harness: &Harness, must: &[&str]) {
-    let report = report(title, harness).await;
+/// The suite with `harness` (`at_once` cases at a time) on a store titled
+/// `title`: something fails, and each of `must` is among the failures.
+async fn caught_with(title: &str, harness: &Harness, at_once: usize, must: &[&str]) {
+    let report = report(title, harness, at_once).await;
     assert!(
         !report.passed(),
         "the suite passed a store with {title}:\n{report}"
@@ -54,7 +118,8 @@ async fn caught_with(title: &str, harness: &Harness, must: &[&str]) {
 
 /// The suite on a memory store with `fault`: caught by each of `must`.
 async fn caught(fault: Fault, must: &[&str]) {
-    caught_with(&format!("{fault:?}"), &Harness::new(broken(fault)), must).await;
+    let harness = Harness::new(broken(fault));
+    caught_with(&format!("{fault:?}"), &harness, ALL, must).await;
 }
 
 /// The cases the store behind `harness` may skip: those whose capability
@@ -85,9 +150,9 @@ async fn excused(harness: &Harness, damage: bool) -> Vec<&'static str> {
 
 /// A correct store passes every case it can run, and skips exactly the
 /// cases its capabilities (and the harness) excuse.
-async fn passes(title: &str, harness: &Harness, damage: bool) {
+async fn passes(title: &str, harness: &Harness, at_once: usize, damage: bool) {
     let expected = excused(harness, damage).await;
-    let report = report(title, harness).await;
+    let report = report(title, harness, at_once).await;
     assert!(report.passed(), "{title} failed:\n{report}");
     assert_eq!(
         report.rows.len(),
@@ -126,12 +191,13 @@ async fn passes(title: &str, harness: &Harness, damage: bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_memory_store_passes() {
     let harness = Harness::new(MapFactory::new(fleche_memory::MemoryStore::new));
-    passes("MemoryStore", &harness, false).await;
+    passes("MemoryStore", &harness, ALL, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_faithful_wrapper_passes() {
-    passes("Broken(None)", &Harness::new(broken(Fault::None)), true).await;
+    let harness = Harness::new(broken(Fault::None));
+    passes("Broken(None)", &harness, ALL, true).await;
 }
 
 /// One test per fault: `name => Fault, [cases that must catch it]`.

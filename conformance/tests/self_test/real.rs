@@ -34,7 +34,7 @@ mod file {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn the_faithful_wrapper_of_the_file_store_passes() {
         let harness = with_children(factory(), module_path!());
-        crate::passes("Broken(None) around FileStore", &harness, true).await;
+        crate::passes("Broken(None) around FileStore", &harness, crate::SOME, true).await;
     }
 }
 
@@ -54,7 +54,13 @@ mod sqlite {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn the_faithful_wrapper_of_sqlite_passes() {
         let harness = with_children(factory(), module_path!());
-        crate::passes("Broken(None) around SqliteStore", &harness, true).await;
+        crate::passes(
+            "Broken(None) around SqliteStore",
+            &harness,
+            crate::SOME,
+            true,
+        )
+        .await;
     }
 }
 
@@ -80,7 +86,7 @@ mod postgres {
             return;
         }
         let harness = with_children(factory(), module_path!());
-        crate::passes("Broken(None) around PgStore", &harness, true).await;
+        crate::passes("Broken(None) around PgStore", &harness, crate::SOME, true).await;
     }
 }
 
@@ -106,7 +112,13 @@ mod redis {
             return;
         }
         let harness = with_children(factory(), module_path!());
-        crate::passes("Broken(None) around RedisStore", &harness, true).await;
+        crate::passes(
+            "Broken(None) around RedisStore",
+            &harness,
+            crate::SOME,
+            true,
+        )
+        .await;
     }
 }
 
@@ -132,6 +144,7 @@ mod write_behind {
         crate::caught_with(
             "WriteBehind (around FileStore)",
             &harness,
+            crate::SOME,
             &[
                 "processes_see_each_others_writes",
                 "processes_killed_after_durable_writes_keep_them",
