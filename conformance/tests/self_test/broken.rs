@@ -94,6 +94,12 @@ pub(crate) enum Fault {
     /// handle is dropped — on a clean exit; a killed process loses them.
     /// Reads in the process see the buffer, so one process sees no fault.
     WriteBehind,
+    /// A record put writes the record without its metadata and returns; a
+    /// background task adds the metadata a second later (or the last
+    /// handle's drop does, on a clean exit). Reads in the process see the
+    /// whole record meanwhile, so one process sees no fault; a process
+    /// killed within that second leaves torn records that read as records.
+    CompletesRecordsLater,
 
     // --- Queries (promise 4) ---
     /// Metadata is compared by its text: `7` matches `"7"`, `true` matches
@@ -188,6 +194,11 @@ pub(crate) struct Shared {
     claims: Mutex<HashMap<Digest, Vec<(Owner, Instant)>>>,
     /// Unflushed writes, for [`Fault::WriteBehind`].
     buffer: Mutex<Buffer>,
+    /// Records written without their metadata, whole, for
+    /// [`Fault::CompletesRecordsLater`]; and the lock its record writes
+    /// take, so that a completion never lands after a newer write.
+    incomplete: Mutex<HashMap<Digest, CallRecord>>,
+    record_writes: tokio::sync::Mutex<()>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -301,21 +312,34 @@ impl<S: ValueStore + CallStore> fmt::Debug for Broken<S> {
 impl<S: ValueStore + CallStore> Drop for Broken<S> {
     fn drop(&mut self) {
         let last = self.shared.handles.fetch_sub(1, Ordering::SeqCst) == 1;
-        if self.fault != Fault::WriteBehind || !last {
+        if !last
+            || !matches!(
+                self.fault,
+                Fault::WriteBehind | Fault::CompletesRecordsLater
+            )
+        {
             return;
         }
-        // The clean exit: flush the buffer. Drop cannot await, and may run
-        // inside a runtime: a thread of its own, with a runtime of its own.
-        let buffer = std::mem::take(&mut *lock(&self.shared.buffer));
-        let inner = &*self.inner;
+        // The clean exit: flush the buffer, complete the records. Drop
+        // cannot await, and may run inside a runtime: a thread of its own,
+        // with a runtime of its own.
+        let (inner, shared) = (&*self.inner, &*self.shared);
         std::thread::scope(|scope| {
             scope.spawn(|| {
                 let rt = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
                     .expect("a runtime to flush in");
-                rt.block_on(flush(inner, buffer))
-                    .expect("the write-behind flush failed");
+                rt.block_on(async {
+                    let _writing = shared.record_writes.lock().await;
+                    let mut buffer = std::mem::take(&mut *lock(&shared.buffer));
+                    let incomplete = std::mem::take(&mut *lock(&shared.incomplete));
+                    buffer
+                        .records
+                        .extend(incomplete.into_iter().map(|(k, r)| (k, Some(r))));
+                    flush(inner, buffer).await
+                })
+                .expect("the flush on drop failed");
             });
         });
     }
@@ -579,7 +603,8 @@ impl<S: ValueStore + CallStore + 'static> Broken<S> {
         }
     }
 
-    /// Every record, with the write-behind buffer applied.
+    /// Every record, with the write-behind buffer applied and incomplete
+    /// records whole.
     async fn all_records(&self) -> Result<Vec<CallRecord>, StoreError> {
         let mut all: HashMap<Digest, CallRecord> = self
             .inner
@@ -592,6 +617,9 @@ impl<S: ValueStore + CallStore + 'static> Broken<S> {
                 Some(r) => all.insert(*key, r.clone()),
                 None => all.remove(key),
             };
+        }
+        for (key, whole) in &*lock(&self.shared.incomplete) {
+            all.insert(*key, whole.clone());
         }
         Ok(all.into_values().collect())
     }
@@ -769,6 +797,26 @@ impl<S: ValueStore + CallStore + 'static> CallStore for Broken<S> {
                     .insert(record.key, Some(record));
                 Ok(())
             }
+            Fault::CompletesRecordsLater => {
+                let _writing = self.shared.record_writes.lock().await;
+                let mut first = record.clone();
+                first.metadata.clear();
+                CallStore::put(inner, first).await?;
+                lock(&self.shared.incomplete).insert(record.key, record.clone());
+                let (inner, shared) = (self.inner.clone(), self.shared.clone());
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    let _writing = shared.record_writes.lock().await;
+                    // Unless a newer put or a delete came since.
+                    if lock(&shared.incomplete).get(&record.key) == Some(&record) {
+                        let key = record.key;
+                        if CallStore::put(&*inner, record).await.is_ok() {
+                            lock(&shared.incomplete).remove(&key);
+                        }
+                    }
+                });
+                Ok(())
+            }
             Fault::HandleCachesReads => {
                 CallStore::put(inner, record.clone()).await?;
                 lock(&self.read_records).insert(record.key, Some(record));
@@ -786,6 +834,11 @@ impl<S: ValueStore + CallStore + 'static> CallStore for Broken<S> {
             Fault::WriteBehind => {
                 if let Some(buffered) = lock(&self.shared.buffer).records.get(&key) {
                     return Ok(buffered.clone());
+                }
+            }
+            Fault::CompletesRecordsLater => {
+                if let Some(whole) = lock(&self.shared.incomplete).get(&key) {
+                    return Ok(Some(whole.clone()));
                 }
             }
             Fault::HandleCachesReads => {
@@ -820,9 +873,10 @@ impl<S: ValueStore + CallStore + 'static> CallStore for Broken<S> {
                 }
                 Ok(got)
             }
-            Fault::WriteBehind | Fault::HandleCachesReads | Fault::ErrorsOnMissingKey => {
-                Ok(CallStore::get(self, key).await?.map(|r| r.result))
-            }
+            Fault::WriteBehind
+            | Fault::CompletesRecordsLater
+            | Fault::HandleCachesReads
+            | Fault::ErrorsOnMissingKey => Ok(CallStore::get(self, key).await?.map(|r| r.result)),
             _ => self.inner.get_result(key).await,
         }
     }
@@ -846,6 +900,11 @@ impl<S: ValueStore + CallStore + 'static> CallStore for Broken<S> {
                 lock(&self.shared.buffer).records.insert(key, None);
                 return Ok(was);
             }
+            Fault::CompletesRecordsLater => {
+                let _writing = self.shared.record_writes.lock().await;
+                lock(&self.shared.incomplete).remove(&key);
+                return CallStore::delete(&*self.inner, key).await;
+            }
             Fault::HandleCachesReads => {
                 lock(&self.read_records).insert(key, None);
             }
@@ -866,12 +925,12 @@ impl<S: ValueStore + CallStore + 'static> CallStore for Broken<S> {
             | Fault::QueryLimitNeedsOrder
             | Fault::QueryLimitBeforeFilter
             | Fault::QueryIndexStaleOnOverwrite
-            | Fault::WriteBehind => stream::once(async move {
+            | Fault::WriteBehind
+            | Fault::CompletesRecordsLater => stream::once(async move {
                 let all = self.all_records().await?;
-                let out = if self.fault == Fault::WriteBehind {
-                    query.apply(all)
-                } else {
-                    self.apply(query, all)
+                let out = match self.fault {
+                    Fault::WriteBehind | Fault::CompletesRecordsLater => query.apply(all),
+                    _ => self.apply(query, all),
                 };
                 Ok::<_, StoreError>(stream::iter(out.into_iter().map(Ok)))
             })

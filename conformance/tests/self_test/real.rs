@@ -1,6 +1,7 @@
 //! The faithful wrapper around each real store passes, cross-process cases
-//! included; and a write-behind store over the file store is caught by the
-//! cross-process cases.
+//! included; and two stores whose fault one process cannot see — writes
+//! lost or torn by a killed process — are caught by the cross-process
+//! cases.
 //!
 //! Each store is in a module of its own, with the ignored `__child` test
 //! that the cross-process cases start as a child process (as `suite!`
@@ -149,6 +150,35 @@ mod write_behind {
                 "processes_see_each_others_writes",
                 "processes_killed_after_durable_writes_keep_them",
             ],
+        )
+        .await;
+    }
+}
+
+/// [`Fault::CompletesRecordsLater`] around SQLite: within one process every
+/// handle sees whole records, so only other processes notice — above all
+/// one killed while its latest records are still incomplete.
+mod completes_later {
+    use super::*;
+
+    fn factory() -> WrapFactory<SqliteInner> {
+        WrapFactory::new(Fault::CompletesRecordsLater, SqliteInner)
+    }
+
+    #[test]
+    #[ignore = "helper: runs only as the child process of a cross-process case"]
+    fn __child() {
+        fleche_conformance::__private::child_test(factory());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn records_completed_later_are_caught() {
+        let harness = with_children(factory(), module_path!());
+        crate::caught_with(
+            "CompletesRecordsLater (around SqliteStore)",
+            &harness,
+            crate::SOME,
+            &["processes_killed_after_durable_writes_keep_them"],
         )
         .await;
     }
