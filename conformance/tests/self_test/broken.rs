@@ -799,10 +799,11 @@ impl<S: ValueStore + CallStore + 'static> CallStore for Broken<S> {
             }
             Fault::CompletesRecordsLater => {
                 let _writing = self.shared.record_writes.lock().await;
+                // Readers here see the whole record from the start.
+                lock(&self.shared.incomplete).insert(record.key, record.clone());
                 let mut first = record.clone();
                 first.metadata.clear();
                 CallStore::put(inner, first).await?;
-                lock(&self.shared.incomplete).insert(record.key, record.clone());
                 let (inner, shared) = (self.inner.clone(), self.shared.clone());
                 tokio::spawn(async move {
                     tokio::time::sleep(Duration::from_secs(1)).await;
