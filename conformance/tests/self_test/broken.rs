@@ -606,6 +606,10 @@ impl<S: ValueStore + CallStore + 'static> Broken<S> {
     /// Every record, with the write-behind buffer applied and incomplete
     /// records whole.
     async fn all_records(&self) -> Result<Vec<CallRecord>, StoreError> {
+        let _writing = match self.fault {
+            Fault::CompletesRecordsLater => Some(self.shared.record_writes.lock().await),
+            _ => None,
+        };
         let mut all: HashMap<Digest, CallRecord> = self
             .inner
             .query(&Query::new())
@@ -799,11 +803,10 @@ impl<S: ValueStore + CallStore + 'static> CallStore for Broken<S> {
             }
             Fault::CompletesRecordsLater => {
                 let _writing = self.shared.record_writes.lock().await;
-                // Readers here see the whole record from the start.
-                lock(&self.shared.incomplete).insert(record.key, record.clone());
                 let mut first = record.clone();
                 first.metadata.clear();
                 CallStore::put(inner, first).await?;
+                lock(&self.shared.incomplete).insert(record.key, record.clone());
                 let (inner, shared) = (self.inner.clone(), self.shared.clone());
                 tokio::spawn(async move {
                     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -838,9 +841,13 @@ impl<S: ValueStore + CallStore + 'static> CallStore for Broken<S> {
                 }
             }
             Fault::CompletesRecordsLater => {
+                // Reading while no record write is under way: what is in
+                // the store and the incomplete records agree.
+                let _writing = self.shared.record_writes.lock().await;
                 if let Some(whole) = lock(&self.shared.incomplete).get(&key) {
                     return Ok(Some(whole.clone()));
                 }
+                return CallStore::get(&*self.inner, key).await;
             }
             Fault::HandleCachesReads => {
                 if let Some(cached) = lock(&self.read_records).get(&key) {
