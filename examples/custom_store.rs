@@ -409,6 +409,23 @@ impl Factory for DirFactory {
             _ => Ok(()),
         }
     }
+
+    /// Overwrites the record's file, `calls/<hex>`, with bytes that are not
+    /// a record, as another program or a bad disk could.
+    async fn damage_record(&self, at: &Location, key: Digest) -> Result<bool, StoreError> {
+        let path = Path::new(&at.0).join("calls").join(key.to_hex());
+        if !path.exists() {
+            return Err(io_error(
+                "damage",
+                Some(key),
+                &path,
+                io::ErrorKind::NotFound.into(),
+            ));
+        }
+        fs::write(&path, b"\xffdamaged by the conformance suite\x00")
+            .map_err(|e| io_error("damage", Some(key), &path, e))?;
+        Ok(true)
+    }
 }
 
 #[cfg(test)]
@@ -417,6 +434,7 @@ fleche_conformance::suite!(
     claims: false,    // claim/renew/release answer Unsupported: ignored cases
     persistent: true, // files survive reopening
     processes: true,  // several processes may share one directory
+    damage: true,     // DirFactory::damage_record overwrites a record's file
 );
 
 /// Checks of our own, beside the suite's.

@@ -111,14 +111,27 @@ impl Scan {
             // Scores are whole microseconds, exact in a double.
             entries.push((digest, *score as i64));
         }
-        let records: Vec<Option<Vec<u8>>> = if entries.is_empty() {
+        // Each read answers for itself: a record key that holds another type
+        // (damage: WRONGTYPE) fails its own read only, reported as a
+        // `Corrupt` error with its key, and the query goes on with the other
+        // records, as it does past a record that does not decode. Without
+        // this one damaged key failed the whole query, with no key.
+        reads.ignore_errors();
+        let records: Vec<redis::RedisResult<Option<Vec<u8>>>> = if entries.is_empty() {
             Vec::new()
         } else {
             reads.query_async(&mut self.conn).await.map_err(err)?
         };
         let mut out = Vec::new();
         let mut pruned = 0;
-        for ((digest, score), bytes) in entries.into_iter().zip(records) {
+        for ((digest, score), read) in entries.into_iter().zip(records) {
+            let bytes = match read {
+                Ok(bytes) => bytes,
+                Err(e) => {
+                    out.push(Err(store_error("read the call record", Some(digest), e)));
+                    continue;
+                }
+            };
             let Some(bytes) = bytes else {
                 // Expired (or deleted since the page was read): drop the
                 // index entry, unless the record is back.

@@ -4,7 +4,7 @@
 //! whose keys are deleted afterwards.
 
 use fleche_conformance::{Factory, Location, Stores};
-use fleche_core::{ErrorKind, OpenError, StoreError, async_trait};
+use fleche_core::{Digest, ErrorKind, OpenError, StoreError, async_trait};
 use fleche_redis::RedisStore;
 
 const SERVER: &str = "FLECHE_TEST_REDIS_URL";
@@ -29,6 +29,54 @@ impl Factory for RedisFactory {
     async fn destroy(&self, at: &Location) -> Result<(), StoreError> {
         open(at).await?.destroy().await
     }
+
+    /// Overwrites the record's key, `{NAMESPACE}:c:<hex>` (a hash), with a
+    /// string of garbage bytes, through a connection of its own: what
+    /// another program sharing the server could do.
+    async fn damage_record(&self, at: &Location, key: Digest) -> Result<bool, StoreError> {
+        let failed = |e: redis::RedisError| {
+            StoreError::new(
+                ErrorKind::Backend,
+                RedisStore::BACKEND,
+                "cannot damage the record",
+            )
+            .with_key(key)
+            .with_source(e)
+        };
+        // The location is the server's URL and `namespace=`, which is the
+        // store's option, not the client's.
+        let (server, query) = at.0.split_once('?').expect("the factory names a namespace");
+        let namespace = query
+            .split('&')
+            .find_map(|p| p.strip_prefix("namespace="))
+            .expect("the factory names a namespace");
+        let mut conn = redis::Client::open(server)
+            .map_err(failed)?
+            .get_multiplexed_async_connection()
+            .await
+            .map_err(failed)?;
+        let record = format!("{{{namespace}}}:c:{}", key.to_hex());
+        let existed: bool = redis::cmd("EXISTS")
+            .arg(&record)
+            .query_async(&mut conn)
+            .await
+            .map_err(failed)?;
+        if !existed {
+            return Err(StoreError::new(
+                ErrorKind::Backend,
+                RedisStore::BACKEND,
+                "no record to damage",
+            )
+            .with_key(key));
+        }
+        redis::cmd("SET")
+            .arg(&record)
+            .arg(&b"\xffdamaged by the conformance suite"[..])
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(failed)?;
+        Ok(true)
+    }
 }
 
 /// The store at `at`; a URL the store refuses is a (permanent) store error
@@ -47,5 +95,6 @@ fleche_conformance::suite!(
     claims: true,
     persistent: true,
     processes: true,
+    damage: true,
     server: "FLECHE_TEST_REDIS_URL",
 );

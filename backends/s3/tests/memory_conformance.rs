@@ -8,8 +8,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use fleche_conformance::{Factory, Location, Stores};
-use fleche_core::{ErrorKind, StoreError, async_trait};
+use fleche_core::{Digest, ErrorKind, StoreError, async_trait};
 use fleche_s3::object_store::memory::InMemory;
+use fleche_s3::object_store::{ObjectStoreExt, PutPayload, path::Path};
 use fleche_s3::{S3Options, S3Store};
 
 /// One `InMemory` per case, kept by name so that `open` finds it again.
@@ -50,6 +51,33 @@ impl Factory for MemoryFactory {
         stores().lock().unwrap().remove(&at.0);
         Ok(())
     }
+
+    /// Overwrites the record's object, `cache/calls/ab/<hex>`, with bytes
+    /// that are not a record.
+    async fn damage_record(&self, at: &Location, key: Digest) -> Result<bool, StoreError> {
+        let memory = stores().lock().unwrap().get(&at.0).cloned();
+        let memory = memory.expect("the store exists");
+        let hex = key.to_hex();
+        let path = Path::from(format!("cache/calls/{}/{hex}", &hex[..2]));
+        let failed = |e: fleche_s3::object_store::Error| {
+            StoreError::new(
+                ErrorKind::Backend,
+                S3Store::BACKEND,
+                "cannot damage the record",
+            )
+            .with_key(key)
+            .with_source(e)
+        };
+        memory.head(&path).await.map_err(failed)?;
+        memory
+            .put(
+                &path,
+                PutPayload::from_static(b"\xffdamaged by the conformance suite"),
+            )
+            .await
+            .map_err(failed)?;
+        Ok(true)
+    }
 }
 
 fleche_conformance::suite!(
@@ -57,4 +85,5 @@ fleche_conformance::suite!(
     claims: true,
     persistent: false,
     processes: false,
+    damage: true,
 );

@@ -2,7 +2,7 @@
 //! the child processes open the same database file.
 
 use fleche_conformance::{Factory, Location, Stores};
-use fleche_core::{ErrorKind, StoreError, async_trait};
+use fleche_core::{Digest, ErrorKind, StoreError, async_trait};
 use fleche_sql::SqliteStore;
 
 mod common;
@@ -37,6 +37,42 @@ impl Factory for SqliteFactory {
         let dir = std::path::Path::new(path).parent().expect("a directory");
         std::fs::remove_dir_all(dir).map_err(io_error)
     }
+
+    /// Writes columns that cannot make a record into the record's row,
+    /// through a connection of its own: a result digest of 2 bytes (what
+    /// the hit path reads), arguments and metadata that are not JSON.
+    async fn damage_record(&self, at: &Location, key: Digest) -> Result<bool, StoreError> {
+        use sqlx::ConnectOptions;
+        use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
+        let path = at.0.trim_start_matches("sqlite://");
+        let sql = |e: sqlx::Error| {
+            StoreError::new(ErrorKind::Backend, "sqlite", "cannot damage the record")
+                .with_key(key)
+                .with_source(e)
+        };
+        let mut conn = SqliteConnectOptions::new()
+            .filename(path)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(std::time::Duration::from_secs(10))
+            .connect()
+            .await
+            .map_err(sql)?;
+        let done = sqlx::query(
+            "UPDATE fleche_calls SET result_digest = X'DEAD', args = 'not json', \
+             metadata = '{\"cut' WHERE key = ?",
+        )
+        .bind(key.as_bytes().to_vec())
+        .execute(&mut conn)
+        .await
+        .map_err(sql)?;
+        sqlx::Connection::close(conn).await.map_err(sql)?;
+        if done.rows_affected() != 1 {
+            return Err(
+                StoreError::new(ErrorKind::Backend, "sqlite", "no record to damage").with_key(key),
+            );
+        }
+        Ok(true)
+    }
 }
 
 fleche_conformance::suite!(
@@ -44,4 +80,5 @@ fleche_conformance::suite!(
     claims: true,
     persistent: true,
     processes: true,
+    damage: true,
 );
