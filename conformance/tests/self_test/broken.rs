@@ -142,6 +142,9 @@ pub(crate) enum Fault {
     RenewDoesNotExtend,
     /// `release` drops every claim of the owner, not just the key's.
     ReleaseDropsAllOfOwner,
+    /// `renew` is an upsert: renewing a key nobody holds answers `false`
+    /// but leaves a claim of the renewer behind.
+    RenewOfUnheldKeyClaims,
 
     // --- Errors (promise 7) ---
     /// No claims, and `claim`, `renew` and `release` answer with a
@@ -157,8 +160,17 @@ pub(crate) enum Fault {
     /// A damaged record reads as `Corrupt`, but the error names no key.
     CorruptWithoutKey,
     /// A key once found damaged stays refused (a quarantine list nobody
-    /// clears): the next put does not replace it.
-    DamageSurvivesPut,
+    /// clears): neither a delete nor the next put replaces it.
+    DamageIsNeverCleared,
+    /// `delete` reads the record first (to update an index) and fails with
+    /// `Corrupt` on a damaged one, which can then never be removed.
+    DeleteOfDamagedFails,
+    /// `get` checks records, `query` does not: a query yields the damaged
+    /// record as it was.
+    QueryIgnoresDamage,
+    /// The `Corrupt` error of a damaged record says where the store is —
+    /// its location, password included.
+    ErrorShowsPassword,
     /// `Debug` shows the location with its password.
     DebugShowsPassword,
 }
@@ -243,7 +255,13 @@ impl<S: ValueStore + CallStore> Broken<S> {
         if !lock(&self.shared.damaged).contains(&key) {
             return None;
         }
-        let err = |kind| StoreError::new(kind, "broken", "the stored record does not decode");
+        let message = match self.fault {
+            Fault::ErrorShowsPassword => {
+                format!("the record in {} does not decode", self.location)
+            }
+            _ => "the stored record does not decode".to_owned(),
+        };
+        let err = |kind| StoreError::new(kind, "broken", message.clone());
         Some(match self.fault {
             Fault::DamagedReadsAsNone => Ok(None),
             Fault::DamagedReadsAsUnavailable => Err(err(ErrorKind::Unavailable).with_key(key)),
@@ -253,10 +271,10 @@ impl<S: ValueStore + CallStore> Broken<S> {
         })
     }
 
-    /// A write replaces a damaged record (except under
-    /// [`Fault::DamageSurvivesPut`]).
+    /// A put or delete replaces a damaged record (except under
+    /// [`Fault::DamageIsNeverCleared`]).
     fn repair(&self, key: Digest) {
-        if self.fault != Fault::DamageSurvivesPut {
+        if self.fault != Fault::DamageIsNeverCleared {
             lock(&self.shared.damaged).remove(&key);
         }
     }
@@ -666,10 +684,11 @@ impl<S: ValueStore + CallStore + 'static> Broken<S> {
         };
         let mut table = lock(&self.shared.claims);
         let now = Instant::now();
-        let Some((_, until)) = table
-            .get_mut(&key)
-            .and_then(|holders| holders.iter_mut().find(|(o, _)| o == owner))
-        else {
+        let holders = table.entry(key).or_default();
+        let Some((_, until)) = holders.iter_mut().find(|(o, _)| o == owner) else {
+            if self.fault == Fault::RenewOfUnheldKeyClaims && holders.is_empty() {
+                holders.push((owner.clone(), now + ttl));
+            }
             return false;
         };
         match self.fault {
@@ -695,6 +714,37 @@ impl<S: ValueStore + CallStore + 'static> Broken<S> {
         held
     }
 
+    /// `q` as this store answers it, damage aside.
+    fn query_undamaged<'a>(
+        &'a self,
+        query: &'a Query,
+    ) -> BoxStream<'a, Result<CallRecord, StoreError>> {
+        match self.fault {
+            Fault::QueryMetadataAsText
+            | Fault::QueryFunctionByPrefix
+            | Fault::QueryArgNameByPrefix
+            | Fault::QueryFirstConditionOnly
+            | Fault::QueryOrsConditions
+            | Fault::QueryAfterNeedsBefore
+            | Fault::QueryBeforeInclusive
+            | Fault::QueryLimitNeedsOrder
+            | Fault::QueryLimitBeforeFilter
+            | Fault::QueryIndexStaleOnOverwrite
+            | Fault::WriteBehind
+            | Fault::CompletesRecordsLater => stream::once(async move {
+                let all = self.all_records().await?;
+                let out = match self.fault {
+                    Fault::WriteBehind | Fault::CompletesRecordsLater => query.apply(all),
+                    _ => self.apply(query, all),
+                };
+                Ok::<_, StoreError>(stream::iter(out.into_iter().map(Ok)))
+            })
+            .try_flatten()
+            .boxed(),
+            _ => self.inner.query(query),
+        }
+    }
+
     /// Whether this fault keeps its own claim table.
     fn own_claims(&self) -> bool {
         matches!(
@@ -704,6 +754,7 @@ impl<S: ValueStore + CallStore + 'static> Broken<S> {
                 | Fault::RenewAddsTtl
                 | Fault::RenewDoesNotExtend
                 | Fault::ReleaseDropsAllOfOwner
+                | Fault::RenewOfUnheldKeyClaims
         )
     }
 
@@ -890,6 +941,11 @@ impl<S: ValueStore + CallStore + 'static> CallStore for Broken<S> {
     }
 
     async fn delete(&self, key: Digest) -> Result<bool, StoreError> {
+        if self.fault == Fault::DeleteOfDamagedFails
+            && let Some(Err(e)) = self.damaged::<()>(key)
+        {
+            return Err(e);
+        }
         self.repair(key);
         match self.fault {
             Fault::RecordTombstoneIgnoresPut => {
@@ -922,30 +978,20 @@ impl<S: ValueStore + CallStore + 'static> CallStore for Broken<S> {
     }
 
     fn query<'a>(&'a self, query: &'a Query) -> BoxStream<'a, Result<CallRecord, StoreError>> {
-        match self.fault {
-            Fault::QueryMetadataAsText
-            | Fault::QueryFunctionByPrefix
-            | Fault::QueryArgNameByPrefix
-            | Fault::QueryFirstConditionOnly
-            | Fault::QueryOrsConditions
-            | Fault::QueryAfterNeedsBefore
-            | Fault::QueryBeforeInclusive
-            | Fault::QueryLimitNeedsOrder
-            | Fault::QueryLimitBeforeFilter
-            | Fault::QueryIndexStaleOnOverwrite
-            | Fault::WriteBehind
-            | Fault::CompletesRecordsLater => stream::once(async move {
-                let all = self.all_records().await?;
-                let out = match self.fault {
-                    Fault::WriteBehind | Fault::CompletesRecordsLater => query.apply(all),
-                    _ => self.apply(query, all),
-                };
-                Ok::<_, StoreError>(stream::iter(out.into_iter().map(Ok)))
+        // A damaged record reads in a query as it does by `get`.
+        let damage = self.fault != Fault::QueryIgnoresDamage;
+        self.query_undamaged(query)
+            .filter_map(move |item| async move {
+                match item {
+                    Ok(r) if damage => match self.damaged::<()>(r.key) {
+                        Some(Err(e)) => Some(Err(e)),
+                        Some(Ok(_)) => None,
+                        None => Some(Ok(r)),
+                    },
+                    other => Some(other),
+                }
             })
-            .try_flatten()
-            .boxed(),
-            _ => self.inner.query(query),
-        }
+            .boxed()
     }
 
     fn capabilities(&self) -> Capabilities {

@@ -288,6 +288,8 @@ caught! {
         ["claims_renew_extends_the_lease", "claims_renew_sets_the_lease"];
     a_release_of_all_the_owners_claims_is_caught => ReleaseDropsAllOfOwner,
         ["claims_release_is_per_key"];
+    a_renew_that_claims_an_unheld_key_is_caught => RenewOfUnheldKeyClaims,
+        ["errors_claim_operations_are_typed"];
 
     // Errors.
     untyped_claim_errors_are_caught => ClaimErrorsUntyped,
@@ -300,6 +302,11 @@ caught! {
         ["errors_damaged_record_is_corrupt"];
     corrupt_errors_without_the_key_are_caught => CorruptWithoutKey,
         ["errors_damaged_record_is_corrupt"];
-    damage_surviving_a_put_is_caught => DamageSurvivesPut, ["errors_damaged_record_is_corrupt"];
+    damage_that_is_never_cleared_is_caught => DamageIsNeverCleared, ["errors_damaged_record_is_corrupt"];
+    a_damaged_record_that_cannot_be_deleted_is_caught => DeleteOfDamagedFails,
+        ["errors_damaged_record_is_corrupt"];
+    a_query_that_ignores_damage_is_caught => QueryIgnoresDamage,
+        ["errors_damaged_record_is_corrupt"];
+    a_password_in_an_error_is_caught => ErrorShowsPassword, ["errors_hide_credentials"];
     a_password_in_debug_is_caught => DebugShowsPassword, ["errors_hide_credentials"];
 }
