@@ -9,6 +9,12 @@
 //! Redis when their servers are there — so a failure is the fault's doing,
 //! not the wrapper's.
 //!
+//! Most broken stores wrap the memory store (one test each, below). The
+//! two whose fault only another process can see — writes lost, or left
+//! torn, by a process killed before it finished them — wrap the file
+//! store and SQLite, and run the cross-process cases (module `real`, with
+//! the `__child` tests those cases start).
+//!
 //! `cargo test -p fleche-conformance --test self_test -- --nocapture`
 //! prints each report, with the cases that caught each store.
 
