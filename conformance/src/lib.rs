@@ -19,6 +19,7 @@
 //!     claims: true,      // does the store offer claims?
 //!     persistent: true,  // does data survive reopening?
 //!     processes: true,   // can separate processes share it?
+//!     damage: true,      // does the factory implement `damage_record`?
 //! );
 //! ```
 //!
@@ -36,7 +37,9 @@
 //! environment. So `Factory::open` must work from a fresh process given only
 //! the location's text — a path, a URL, a bucket prefix.
 //!
-//! Tools that want a report instead of tests call [`run_all`].
+//! Tools that want a report instead of tests call [`run_all`]; a CI that
+//! must know every promise was checked requires [`Report::complete`], not
+//! just [`Report::passed`] (no failure, skips allowed).
 
 #![forbid(unsafe_code)]
 
