@@ -150,6 +150,30 @@ impl Harness {
         }
     }
 
+    /// What the store under test offers: asked of a store made for the
+    /// purpose (and destroyed again) the first time, remembered after.
+    pub async fn capabilities(&self) -> Result<Capabilities, String> {
+        let caps = self
+            .capabilities
+            .get_or_try_init(|| async {
+                let at = self
+                    .factory
+                    .create()
+                    .await
+                    .map_err(|e| format!("factory.create failed: {e}"))?;
+                let opened = self.factory.open(&at).await;
+                let _ = self.factory.destroy(&at).await;
+                Ok::<_, String>(
+                    opened
+                        .map_err(|e| format!("factory.open failed: {e}"))?
+                        .calls
+                        .capabilities(),
+                )
+            })
+            .await?;
+        Ok(*caps)
+    }
+
     /// Opens the store at `at`.
     pub async fn open(&self, at: &Location) -> Result<Stores, CaseError> {
         self.factory

@@ -131,24 +131,7 @@ async fn check_needs(h: &Harness, needs: Needs) -> Result<(), String> {
     if needs == Needs::Nothing {
         return Ok(());
     }
-    let caps = *h
-        .capabilities
-        .get_or_try_init(|| async {
-            let at = h
-                .factory
-                .create()
-                .await
-                .map_err(|e| format!("factory.create failed: {e}"))?;
-            let opened = h.factory.open(&at).await;
-            let _ = h.factory.destroy(&at).await;
-            Ok::<_, String>(
-                opened
-                    .map_err(|e| format!("factory.open failed: {e}"))?
-                    .calls
-                    .capabilities(),
-            )
-        })
-        .await?;
+    let caps = h.capabilities().await?;
     match needs {
         Needs::Nothing => Ok(()),
         Needs::Claims if !caps.claims => Err("the store does not offer claims".into()),

@@ -205,17 +205,9 @@ pub fn check_declared(
     persistent: bool,
     processes: bool,
 ) {
-    let caps = runtime().block_on(async {
-        let at = factory.create().await.expect("factory.create");
-        let caps = factory
-            .open(&at)
-            .await
-            .expect("factory.open")
-            .calls
-            .capabilities();
-        let _ = factory.destroy(&at).await;
-        caps
-    });
+    let caps = runtime()
+        .block_on(Harness::new(factory).capabilities())
+        .unwrap_or_else(|e| panic!("fleche-conformance: {e}"));
     let mut wrong = Vec::new();
     for (flag, declared, actual) in [
         ("claims", claims, caps.claims),

@@ -132,15 +132,10 @@ async fn caught(fault: Fault, must: &[&str]) {
 /// it declares it lacks, the cross-process ones without a launcher, and
 /// the damaged-record case when the factory cannot damage (`damage`).
 async fn excused(harness: &Harness, damage: bool) -> Vec<&'static str> {
-    let factory = &harness.factory;
-    let at = factory.create().await.expect("factory.create");
-    let caps = factory
-        .open(&at)
+    let caps = harness
+        .capabilities()
         .await
-        .expect("factory.open")
-        .calls
-        .capabilities();
-    factory.destroy(&at).await.expect("factory.destroy");
+        .expect("the store's capabilities");
     cases()
         .iter()
         .filter(|c| match c.needs {
