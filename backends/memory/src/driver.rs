@@ -44,3 +44,37 @@ impl Driver for MemoryDriver {
         Ok(Stores::both(store))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use fleche_core::driver::{Driver, OpenError, StoreUrl, UrlError};
+
+    use super::MemoryDriver;
+
+    fn open(url: &str) -> Result<(), OpenError> {
+        let url = StoreUrl::parse(url).expect("a well-formed URL");
+        futures::executor::block_on(MemoryDriver.open(&url)).map(drop)
+    }
+
+    #[test]
+    fn opens_new_and_named_stores() {
+        open("memory://").unwrap();
+        open("memory://driver-test").unwrap();
+    }
+
+    #[test]
+    fn refuses_a_path_or_a_port() {
+        for url in ["memory://x/y", "memory://x:1", "memory:x"] {
+            assert!(
+                matches!(open(url), Err(OpenError::Url(UrlError::Malformed { .. }))),
+                "{url} should be refused as malformed"
+            );
+        }
+    }
+
+    #[test]
+    fn serves_its_scheme_and_says_so() {
+        assert_eq!(MemoryDriver.schemes(), ["memory"]);
+        assert!(MemoryDriver.help().contains("memory://NAME"));
+    }
+}

@@ -124,19 +124,45 @@ pub(crate) fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 
 #[cfg(test)]
 mod tests {
+    use fleche_core::{CallStore, Owner, ValueStore};
+
     use super::*;
 
     #[test]
     fn destroy_empties_and_forgets() {
         let store = MemoryStore::named("destroy-test");
+        let (key, holder, other) = (Digest::of(b"x"), Owner::new(), Owner::new());
+        let ttl = std::time::Duration::from_secs(60);
         futures::executor::block_on(async {
-            fleche_core::ValueStore::put(&*store, Digest::of(b"x"), Bytes::from_static(b"x"))
+            ValueStore::put(&*store, key, Bytes::from_static(b"x"))
                 .await
                 .unwrap();
+            let result = fleche_core::ValueRef {
+                digest: key,
+                inline: None,
+            };
+            CallStore::put(&*store, CallRecord::new(key, "f", result))
+                .await
+                .unwrap();
+            assert!(store.claims.claim(key, &holder, ttl).is_acquired());
+            assert_eq!((store.value_count(), store.call_count()), (1, 1));
             store.destroy().await.unwrap();
         });
-        assert_eq!(store.value_count(), 0);
+        assert_eq!((store.value_count(), store.call_count()), (0, 0));
+        assert_eq!(
+            store.claims.claim(key, &other, ttl),
+            fleche_core::Claim::Acquired { took_over: false },
+            "destroy drops the claims too"
+        );
         assert!(!Arc::ptr_eq(&store, &MemoryStore::named("destroy-test")));
+        assert!(MemoryStore::forget_named("destroy-test"));
+    }
+
+    #[test]
+    fn named_stores_know_their_name() {
+        assert_eq!(MemoryStore::named("name-test").name(), Some("name-test"));
+        assert_eq!(MemoryStore::new().name(), None);
+        MemoryStore::forget_named("name-test");
     }
 
     #[test]

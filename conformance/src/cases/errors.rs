@@ -64,6 +64,7 @@ fn missing_key_near(near: Digest) -> Digest {
 /// Promise 7 (errors are typed, with key and backend) and promise 1 (a
 /// missing key is never an error), for what every store must answer:
 ///
+/// * the call store's `backend_name` is not empty;
 /// * without claims (`capabilities().claims` false), `claim`, `renew` and
 ///   `release` are each an `Err` of kind `Unsupported` that names the key
 ///   and a backend;
@@ -76,6 +77,11 @@ fn missing_key_near(near: Digest) -> Digest {
 ///   matches nothing in `query`.
 pub(crate) async fn errors_claim_operations_are_typed(h: &Harness) -> CaseResult {
     let (_, s) = h.fresh().await?;
+    ensure!(
+        !s.calls.backend_name().trim().is_empty(),
+        "the call store's backend_name is empty: the errors the cache reports about it \
+         would name no backend"
+    );
     let k = key("errors-claims", 0);
     let holder = Owner::new();
     let ttl = Duration::from_secs(30);
@@ -578,6 +584,9 @@ fn error_hides(secret: &str, what: &str, e: &StoreError) -> CaseResult {
 ///   refuse); when the factory can damage records, `get` and `get_result`
 ///   of a damaged record (`Corrupt`); and `query` over all of these.
 ///
+/// The `Debug` of each store must also say something: it is what a log
+/// line or a panic shows of the store.
+///
 /// A location without a credential (`Factory::secret` is `None`: a
 /// directory, a URL without a password) has nothing to hide, and the case
 /// passes after checking nothing. A credential that appears in the
@@ -586,6 +595,16 @@ fn error_hides(secret: &str, what: &str, e: &StoreError) -> CaseResult {
 /// a distinctive one.
 pub(crate) async fn errors_hide_credentials(h: &Harness) -> CaseResult {
     let (at, s) = h.fresh().await?;
+    for (what, shown) in [
+        ("value store", format!("{:?}", s.values)),
+        ("call store", format!("{:?}", s.calls)),
+    ] {
+        ensure!(
+            !shown.trim().is_empty(),
+            "the Debug of the {what} is empty: it should say which store it is (without \
+             its credentials)"
+        );
+    }
     let Some(secret) = h.factory.secret(&at).filter(|s| !s.is_empty()) else {
         return Ok(());
     };

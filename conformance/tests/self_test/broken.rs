@@ -173,6 +173,11 @@ pub(crate) enum Fault {
     ErrorShowsPassword,
     /// `Debug` shows the location with its password.
     DebugShowsPassword,
+    /// `backend_name` is empty: errors about the store name no backend.
+    NamelessBackend,
+    /// `Debug` writes nothing: a log line or a panic cannot say which
+    /// store it was.
+    EmptyDebug,
 }
 
 /// Values longer than this are cut, for [`Fault::TruncatesLargeValues`].
@@ -314,6 +319,9 @@ impl<S: ValueStore + CallStore> Broken<S> {
 
 impl<S: ValueStore + CallStore> fmt::Debug for Broken<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.fault == Fault::EmptyDebug {
+            return Ok(());
+        }
         let location = if self.fault == Fault::DebugShowsPassword {
             self.location.clone()
         } else {
@@ -1035,6 +1043,7 @@ impl<S: ValueStore + CallStore + 'static> CallStore for Broken<S> {
     fn backend_name(&self) -> &'static str {
         match self.fault {
             Fault::None => self.inner.backend_name(),
+            Fault::NamelessBackend => "",
             _ => "broken",
         }
     }

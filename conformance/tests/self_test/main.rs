@@ -310,4 +310,6 @@ caught! {
         ["errors_damaged_record_is_corrupt"];
     a_password_in_an_error_is_caught => ErrorShowsPassword, ["errors_hide_credentials"];
     a_password_in_debug_is_caught => DebugShowsPassword, ["errors_hide_credentials"];
+    a_nameless_backend_is_caught => NamelessBackend, ["errors_claim_operations_are_typed"];
+    an_empty_debug_is_caught => EmptyDebug, ["errors_hide_credentials"];
 }
