@@ -1,13 +1,11 @@
 //! The call store: exact records, missing keys, deletes, the hit path.
 
-use std::sync::Arc;
-
 use fleche_core::{ArgDigest, Bytes, CallRecord, Digest, Query, Timestamp, ValueRef};
 use serde_json::json;
-use tokio::sync::Barrier;
 
 use super::fixtures::{key, record, value};
 use super::queries::query;
+use super::together::all_at_once;
 use crate::harness::{CaseError, CaseResult, Harness, ensure};
 
 /// Promise 1 for call records: every field comes back exactly — inline and
@@ -501,46 +499,35 @@ pub(crate) async fn calls_concurrent_identical_puts(h: &Harness) -> CaseResult {
     const READERS: usize = 4;
     let (_, s) = h.fresh().await?;
     let rec = record(key("identical", 0), "conformance::identical", 13);
-    let barrier = Arc::new(Barrier::new(WRITERS + READERS));
-    let mut tasks = Vec::new();
-    for _ in 0..WRITERS {
-        let (s, rec, barrier) = (s.clone(), rec.clone(), barrier.clone());
-        tasks.push(tokio::spawn(async move {
-            barrier.wait().await;
-            s.calls
-                .put(rec)
-                .await
-                .map_err(|e| format!("a put failed: {e}"))
-        }));
-    }
-    for _ in 0..READERS {
-        let (s, rec, barrier) = (s.clone(), rec.clone(), barrier.clone());
-        tasks.push(tokio::spawn(async move {
-            barrier.wait().await;
-            for _ in 0..5 {
-                match s.calls.get(rec.key).await {
-                    Ok(None) => {}
-                    Ok(Some(got)) if got == rec => {}
-                    Ok(Some(got)) => {
-                        return Err(format!(
-                            "a reader saw a record other than the one written: {}",
-                            differences(&rec, &got)
-                        ));
-                    }
-                    Err(e) => return Err(format!("a get failed meanwhile: {e}")),
-                }
-                tokio::task::yield_now().await;
+    let writes = (0..WRITERS)
+        .map(|_| {
+            let (s, rec) = (s.clone(), rec.clone());
+            async move {
+                s.calls
+                    .put(rec)
+                    .await
+                    .map_err(|e| format!("a put failed: {e}"))
             }
-            Ok(())
-        }));
-    }
-    for t in tasks {
-        t.await
-            .map_err(|e| CaseError::fail(format!("a task panicked: {e}")))?
-            .map_err(|e| {
-                CaseError::fail(format!("{WRITERS} tasks put the same record at once: {e}"))
-            })?;
-    }
+        })
+        .collect();
+    let (reader, want) = (s.clone(), rec.clone());
+    let read = move || {
+        let (s, rec) = (reader.clone(), want.clone());
+        async move {
+            match s.calls.get(rec.key).await {
+                Ok(None) => Ok(()),
+                Ok(Some(got)) if got == rec => Ok(()),
+                Ok(Some(got)) => Err(format!(
+                    "a reader saw a record other than the one written: {}",
+                    differences(&rec, &got)
+                )),
+                Err(e) => Err(format!("a get failed meanwhile: {e}")),
+            }
+        }
+    };
+    all_at_once(writes, READERS, 5, read).await.map_err(|e| {
+        CaseError::fail(format!("{WRITERS} tasks put the same record at once: {e}"))
+    })?;
     match s.calls.get(rec.key).await? {
         None => {
             return Err(CaseError::fail(format!(

@@ -3,10 +3,10 @@
 use std::sync::Arc;
 
 use fleche_core::CallRecord;
-use tokio::sync::Barrier;
 
 use super::fixtures::{key, record};
-use crate::harness::{CaseResult, Harness, ensure};
+use super::together::all_at_once;
+use crate::harness::{CaseError, CaseResult, Harness, ensure};
 
 /// Sequential overwrites: the last record written is read back, whole.
 pub(crate) async fn lww_sequential_overwrites(h: &Harness) -> CaseResult {
@@ -41,40 +41,34 @@ pub(crate) async fn lww_concurrent_writers_one_whole_record(h: &Harness) -> Case
                 .map(|n| record(k, &format!("conformance::writer_{n}"), round * 100 + n))
                 .collect(),
         );
-        let barrier = Arc::new(Barrier::new(32 + 4));
-        let mut tasks = Vec::new();
-        for i in 0..32 {
-            let (s, records, barrier) = (s.clone(), records.clone(), barrier.clone());
-            tasks.push(tokio::spawn(async move {
-                barrier.wait().await;
-                s.calls.put(records[i].clone()).await.map(|()| None)
-            }));
-        }
-        for _ in 0..4 {
-            let (s, records, barrier) = (s.clone(), records.clone(), barrier.clone());
-            tasks.push(tokio::spawn(async move {
-                barrier.wait().await;
-                for _ in 0..20 {
-                    if let Some(got) = s.calls.get(k).await?
-                        && !records.contains(&got)
-                    {
-                        return Ok(Some(format!(
-                            "a reader saw a record nobody wrote (a mix?): {got:?}"
-                        )));
-                    }
-                    tokio::task::yield_now().await;
+        let writes = records
+            .iter()
+            .map(|rec| {
+                let (s, rec) = (s.clone(), rec.clone());
+                async move {
+                    s.calls
+                        .put(rec)
+                        .await
+                        .map_err(|e| format!("a put failed: {e}"))
                 }
-                Ok(None)
-            }));
-        }
-        for t in tasks {
-            let outcome = t
-                .await
-                .map_err(|e| crate::CaseError::fail(format!("a writer panicked: {e}")))??;
-            if let Some(problem) = outcome {
-                return Err(crate::CaseError::fail(problem));
+            })
+            .collect();
+        let (reader, written) = (s.clone(), records.clone());
+        let read = move || {
+            let (s, records) = (reader.clone(), written.clone());
+            async move {
+                match s.calls.get(k).await {
+                    Ok(Some(got)) if !records.contains(&got) => Err(format!(
+                        "a reader saw a record nobody wrote (a mix?): {got:?}"
+                    )),
+                    Ok(_) => Ok(()),
+                    Err(e) => Err(format!("a get failed meanwhile: {e}")),
+                }
             }
-        }
+        };
+        all_at_once(writes, 4, 20, read)
+            .await
+            .map_err(|e| CaseError::fail(format!("round {round}, 32 writers of one key: {e}")))?;
         let got = s.calls.get(k).await?;
         ensure!(
             got.is_some(),

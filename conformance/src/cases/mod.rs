@@ -10,6 +10,7 @@ mod lww;
 mod persistence;
 mod processes;
 mod queries;
+mod together;
 mod values;
 mod writers;
 

@@ -1,13 +1,11 @@
 //! The value store: exact round trips, missing keys, deletes, listing.
 
-use std::sync::Arc;
-
 use futures::TryStreamExt;
-use tokio::sync::Barrier;
 
 use fleche_core::{Bytes, Digest, PrefixError};
 
 use super::fixtures::value;
+use super::together::all_at_once;
 use crate::harness::{CaseError, CaseResult, Harness, Stores, ensure};
 
 /// Promise 1: bytes come back exactly as put — empty, one byte, every byte
@@ -491,48 +489,37 @@ pub(crate) async fn values_concurrent_identical_puts(h: &Harness) -> CaseResult 
     let (_, s) = h.fresh().await?;
     for (round, len) in [(0u64, 3usize), (1, (512 << 10) + 7)] {
         let (key, bytes) = value(800 + round, len);
-        let barrier = Arc::new(Barrier::new(WRITERS + READERS));
-        let mut tasks = Vec::new();
-        for _ in 0..WRITERS {
-            let (s, bytes, barrier) = (s.clone(), bytes.clone(), barrier.clone());
-            tasks.push(tokio::spawn(async move {
-                barrier.wait().await;
-                s.values
-                    .put(key, bytes)
-                    .await
-                    .map_err(|e| format!("a put failed: {e}"))
-            }));
-        }
-        for _ in 0..READERS {
-            let (s, bytes, barrier) = (s.clone(), bytes.clone(), barrier.clone());
-            tasks.push(tokio::spawn(async move {
-                barrier.wait().await;
-                for _ in 0..5 {
-                    match s.values.get(key).await {
-                        Ok(None) => {}
-                        Ok(Some(got)) if got == bytes => {}
-                        Ok(Some(got)) => {
-                            return Err(format!(
-                                "a reader saw a torn value: {}",
-                                byte_difference(&bytes, &got)
-                            ));
-                        }
-                        Err(e) => return Err(format!("a get failed meanwhile: {e}")),
-                    }
-                    tokio::task::yield_now().await;
+        let writes = (0..WRITERS)
+            .map(|_| {
+                let (s, bytes) = (s.clone(), bytes.clone());
+                async move {
+                    s.values
+                        .put(key, bytes)
+                        .await
+                        .map_err(|e| format!("a put failed: {e}"))
                 }
-                Ok(())
-            }));
-        }
-        for t in tasks {
-            t.await
-                .map_err(|e| CaseError::fail(format!("a task panicked: {e}")))?
-                .map_err(|e| {
-                    CaseError::fail(format!(
-                        "{WRITERS} tasks put the same {len} bytes at once: {e}"
-                    ))
-                })?;
-        }
+            })
+            .collect();
+        let (reader, want) = (s.clone(), bytes.clone());
+        let read = move || {
+            let (s, bytes) = (reader.clone(), want.clone());
+            async move {
+                match s.values.get(key).await {
+                    Ok(None) => Ok(()),
+                    Ok(Some(got)) if got == bytes => Ok(()),
+                    Ok(Some(got)) => Err(format!(
+                        "a reader saw a torn value: {}",
+                        byte_difference(&bytes, &got)
+                    )),
+                    Err(e) => Err(format!("a get failed meanwhile: {e}")),
+                }
+            }
+        };
+        all_at_once(writes, READERS, 5, read).await.map_err(|e| {
+            CaseError::fail(format!(
+                "{WRITERS} tasks put the same {len} bytes at once: {e}"
+            ))
+        })?;
         let got = s.values.get(key).await?;
         ensure!(
             got.as_ref() == Some(&bytes),
