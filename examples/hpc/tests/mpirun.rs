@@ -32,8 +32,14 @@ fn mpirun() -> Option<bool> {
 
 /// Runs the sweep on `RANKS` ranks with `FLECHE_CACHE=url`; rank 0's line.
 fn sweep(open_mpi: bool, url: &str, what: &str) -> std::collections::HashMap<String, String> {
+    // Each launch gets its own session directory: Open MPI makes
+    // `$TMPDIR/ompi.HOST.UID`, and two launches at once (the tests run in
+    // parallel) race to make the same one, and one fails with "File
+    // exists".
+    let session = tempfile::tempdir().expect("a session directory for mpirun");
     let mut cmd = Command::new("mpirun");
     cmd.args(["-n", &RANKS.to_string()])
+        .env("TMPDIR", session.path())
         .env("FLECHE_CACHE", url)
         // The test may run as root (containers, CI); Open MPI refuses that
         // unless both are set.
