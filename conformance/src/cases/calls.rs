@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::fixtures::{key, record, value};
 use super::queries::query;
-use super::together::all_at_once;
+use super::together::{all_at_once, record_puts};
 use crate::harness::{CaseError, CaseResult, Harness, ensure};
 
 /// Promise 1 for call records: every field comes back exactly — inline and
@@ -499,17 +499,7 @@ pub(crate) async fn calls_concurrent_identical_puts(h: &Harness) -> CaseResult {
     const READERS: usize = 4;
     let (_, s) = h.fresh().await?;
     let rec = record(key("identical", 0), "conformance::identical", 13);
-    let writes = (0..WRITERS)
-        .map(|_| {
-            let (s, rec) = (s.clone(), rec.clone());
-            async move {
-                s.calls
-                    .put(rec)
-                    .await
-                    .map_err(|e| format!("a put failed: {e}"))
-            }
-        })
-        .collect();
+    let writes = record_puts(&s, std::iter::repeat_n(rec.clone(), WRITERS));
     let (reader, want) = (s.clone(), rec.clone());
     let read = move || {
         let (s, rec) = (reader.clone(), want.clone());

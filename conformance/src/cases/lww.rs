@@ -5,7 +5,7 @@ use std::sync::Arc;
 use fleche_core::CallRecord;
 
 use super::fixtures::{key, record};
-use super::together::all_at_once;
+use super::together::{all_at_once, record_puts};
 use crate::harness::{CaseError, CaseResult, Harness, ensure};
 
 /// Sequential overwrites: the last record written is read back, whole.
@@ -41,18 +41,7 @@ pub(crate) async fn lww_concurrent_writers_one_whole_record(h: &Harness) -> Case
                 .map(|n| record(k, &format!("conformance::writer_{n}"), round * 100 + n))
                 .collect(),
         );
-        let writes = records
-            .iter()
-            .map(|rec| {
-                let (s, rec) = (s.clone(), rec.clone());
-                async move {
-                    s.calls
-                        .put(rec)
-                        .await
-                        .map_err(|e| format!("a put failed: {e}"))
-                }
-            })
-            .collect();
+        let writes = record_puts(&s, records.iter().cloned());
         let (reader, written) = (s.clone(), records.clone());
         let read = move || {
             let (s, records) = (reader.clone(), written.clone());

@@ -3,7 +3,30 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use fleche_core::CallRecord;
 use tokio::sync::Barrier;
+
+use crate::harness::Stores;
+
+/// The writes of [`all_at_once`] for `records`: each puts one of them
+/// through `s.calls`.
+pub(crate) fn record_puts(
+    s: &Stores,
+    records: impl IntoIterator<Item = CallRecord>,
+) -> Vec<impl Future<Output = Result<(), String>> + Send + 'static> {
+    records
+        .into_iter()
+        .map(|rec| {
+            let s = s.clone();
+            async move {
+                s.calls
+                    .put(rec)
+                    .await
+                    .map_err(|e| format!("a put failed: {e}"))
+            }
+        })
+        .collect()
+}
 
 /// Runs every future of `writes` and `readers` reader tasks, each its own
 /// task, all released at the same moment by one barrier. Each reader runs
